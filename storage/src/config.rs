@@ -1,0 +1,97 @@
+//! Storage settings: one serde section of Spoor's configuration tree.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Settings of the embedded store. Unknown keys are rejected.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// Directory holding the RocksDB database.
+    pub data_dir: PathBuf,
+    /// Age after which data is deleted (whole partitions at a time).
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// Upper bound on the bytes of stored traces on disk; the oldest partitions
+    /// are dropped to stay below it. 0 means no size limit.
+    pub max_disk_bytes: u64,
+    /// Time span of one partition (one RocksDB column family). Retention frees
+    /// disk at this granularity.
+    #[serde(with = "humantime_serde")]
+    pub partition_duration: Duration,
+    /// A trace with no new span for this long is flushed from memory to disk.
+    #[serde(with = "humantime_serde")]
+    pub trace_idle_timeout: Duration,
+    /// A trace is flushed at the latest this long after its first span arrived;
+    /// later spans are stored as fragments of the same trace.
+    #[serde(with = "humantime_serde")]
+    pub trace_max_age: Duration,
+    /// Bytes of encoded spans held in memory before the oldest traces are
+    /// flushed early.
+    pub live_max_bytes: u64,
+    /// Traces held in memory before the oldest are flushed early.
+    pub live_max_traces: usize,
+    /// Traces per search block (the unit that search summaries describe).
+    pub block_max_traces: usize,
+    /// How often retention runs.
+    #[serde(with = "humantime_serde")]
+    pub retention_check_interval: Duration,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            data_dir: PathBuf::from("./spoor-data"),
+            retention: Duration::from_secs(72 * 3600),
+            max_disk_bytes: 0,
+            partition_duration: Duration::from_secs(3600),
+            trace_idle_timeout: Duration::from_secs(2),
+            trace_max_age: Duration::from_secs(10),
+            live_max_bytes: 256 << 20,
+            live_max_traces: 200_000,
+            block_max_traces: 1000,
+            retention_check_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+impl StorageConfig {
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.retention.is_zero() {
+            problems.push("storage.retention must be greater than 0".to_string());
+        }
+        if self.partition_duration < Duration::from_secs(1) {
+            problems.push("storage.partition_duration must be at least 1s".to_string());
+        }
+        if self.trace_idle_timeout.is_zero() {
+            problems.push("storage.trace_idle_timeout must be greater than 0".to_string());
+        }
+        if self.trace_max_age < self.trace_idle_timeout {
+            problems.push(
+                "storage.trace_max_age must not be shorter than storage.trace_idle_timeout"
+                    .to_string(),
+            );
+        }
+        if self.live_max_bytes == 0 {
+            problems.push("storage.live_max_bytes must be greater than 0".to_string());
+        }
+        if self.live_max_traces == 0 {
+            problems.push("storage.live_max_traces must be greater than 0".to_string());
+        }
+        if self.block_max_traces == 0 {
+            problems.push("storage.block_max_traces must be greater than 0".to_string());
+        }
+        if self.retention_check_interval.is_zero() {
+            problems.push("storage.retention_check_interval must be greater than 0".to_string());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}

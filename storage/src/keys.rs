@@ -1,0 +1,124 @@
+//! Key layout of every column family. Only this module builds or reads keys.
+//!
+//! - `wal` CF: `seq (u64 BE)` → [`crate::summary::WalRecord`].
+//! - partition CFs (`p<unix start secs>`): `t | trace_id (16) | block (u64 BE)` →
+//!   [`crate::summary::StoredTrace`]; `b | block (u64 BE)` → block trace list;
+//!   `m | block (u64 BE)` → block meta.
+//! - `catalog` CF: `service \0 operation \0 kind` → last-seen partition start (u64 BE).
+//! - `meta` CF: small named values (next block id).
+
+use spoor_proto::ids::TraceId;
+
+/// Name of the write-ahead column family.
+pub const WAL_CF: &str = "wal";
+/// Name of the catalogue column family.
+pub const CATALOG_CF: &str = "catalog";
+/// Name of the bookkeeping column family.
+pub const META_CF: &str = "meta";
+/// Prefix of partition column family names.
+pub const PARTITION_PREFIX: &str = "p";
+
+/// Length of the fixed prefix (`t` + trace id) used by prefix bloom filters.
+pub const TRACE_PREFIX_LEN: usize = 17;
+
+/// WAL key for a sequence number.
+pub fn wal_key(seq: u64) -> [u8; 8] {
+    seq.to_be_bytes()
+}
+
+/// Reads a WAL key.
+pub fn wal_seq(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// The prefix under which every stored fragment of a trace lives.
+pub fn trace_prefix(id: TraceId) -> [u8; TRACE_PREFIX_LEN] {
+    let mut k = [0u8; TRACE_PREFIX_LEN];
+    k[0] = b't';
+    k[1..].copy_from_slice(&id.to_bytes());
+    k
+}
+
+/// Key of one stored fragment of a trace, written by block `block`.
+pub fn trace_key(id: TraceId, block: u64) -> [u8; TRACE_PREFIX_LEN + 8] {
+    let mut k = [0u8; TRACE_PREFIX_LEN + 8];
+    k[..TRACE_PREFIX_LEN].copy_from_slice(&trace_prefix(id));
+    k[TRACE_PREFIX_LEN..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// Key of a block's trace list.
+pub fn block_traces_key(block: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'b';
+    k[1..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// Key of a block's meta record.
+pub fn block_meta_key(block: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = b'm';
+    k[1..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// Column family name of the partition starting at `start_secs`.
+pub fn partition_name(start_secs: u64) -> String {
+    format!("{PARTITION_PREFIX}{start_secs:012}")
+}
+
+/// Start (unix seconds) of a partition from its column family name.
+pub fn partition_start(name: &str) -> Option<u64> {
+    name.strip_prefix(PARTITION_PREFIX)?.parse().ok()
+}
+
+/// Catalogue key of a (service, operation, kind) triple.
+pub fn catalog_key(service: &str, operation: &str, kind: i32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(service.len() + operation.len() + 3);
+    k.extend_from_slice(service.as_bytes());
+    k.push(0);
+    k.extend_from_slice(operation.as_bytes());
+    k.push(0);
+    k.push(kind as u8);
+    k
+}
+
+/// Reads a catalogue key.
+pub fn parse_catalog_key(key: &[u8]) -> Option<(String, String, i32)> {
+    let (kind, rest) = key.split_last()?;
+    let rest = rest.strip_suffix(&[0])?;
+    let pos = rest.iter().position(|b| *b == 0)?;
+    let service = std::str::from_utf8(&rest[..pos]).ok()?.to_string();
+    let operation = std::str::from_utf8(&rest[pos + 1..]).ok()?.to_string();
+    Some((service, operation, i32::from(*kind)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_keys_round_trip() {
+        let k = catalog_key("svc", "GET /a", 2);
+        assert_eq!(
+            parse_catalog_key(&k),
+            Some(("svc".into(), "GET /a".into(), 2))
+        );
+        let k = catalog_key("svc", "", 0);
+        assert_eq!(parse_catalog_key(&k), Some(("svc".into(), "".into(), 0)));
+    }
+
+    #[test]
+    fn trace_keys_share_the_trace_prefix_and_sort_by_block() {
+        let id = TraceId(42);
+        assert!(trace_key(id, 1).starts_with(&trace_prefix(id)));
+        assert!(trace_key(id, 1) < trace_key(id, 2));
+    }
+
+    #[test]
+    fn partition_names_sort_by_time() {
+        assert!(partition_name(999) < partition_name(1000));
+        assert_eq!(partition_start(&partition_name(3600)), Some(3600));
+    }
+}

@@ -1,0 +1,38 @@
+//! Spoor's trace store: an embedded RocksDB database designed for high ingest
+//! rates, fast trace-by-id and bounded search.
+//!
+//! In: [`PreparedBatch`]es (spans grouped by trace and encoded, built by
+//! [`prepare_batch`] on the caller's thread) through [`Store::write_batches`].
+//! Out: whole traces ([`Store::get_trace`]), search ([`Store::find_traces`]),
+//! the service/operation catalogue ([`Store::services`],
+//! [`Store::operations`]).
+//!
+//! Design (see ARCHITECTURE.md): every accepted batch is first written to a
+//! write-ahead column family (one key per batch) so an acknowledged span
+//! survives a crash; spans are then assembled per trace in a bounded in-memory
+//! buffer ([`live`]); idle traces are flushed whole into hourly time
+//! partitions (one column family each) as one record per trace plus a block
+//! summary used to prune searches ([`rocks`]). Retention drops whole
+//! partitions, so disk is freed at once.
+//!
+//! This crate never sees a wire format other than the canonical model, and
+//! knows nothing of receivers or HTTP. Start reading at [`Store`].
+
+mod bloom;
+mod config;
+mod error;
+mod keys;
+pub mod live;
+mod matcher;
+mod prepare;
+mod query;
+pub mod rocks;
+mod summary;
+
+pub use config::StorageConfig;
+pub use error::StorageError;
+pub use matcher::span_matches;
+pub use prepare::{prepare_batch, PreparedBatch, PreparedTrace};
+pub use query::{Operation, TraceQuery};
+pub use rocks::{Store, StoreStats};
+pub use summary::SpanSummary;

@@ -1,0 +1,301 @@
+//! The in-memory trace buffer: traces being assembled before they are
+//! flushed to a partition.
+//!
+//! In: prepared traces tagged with the write-ahead sequence number they were
+//! logged under. Out: traces due for flushing (idle, too old, or the oldest
+//! when the buffer is over its bounds), the lowest write-ahead sequence still
+//! needed, and read access for trace-by-id and search.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use spoor_proto::ids::TraceId;
+
+use crate::prepare::PreparedTrace;
+use crate::summary::SpanSummary;
+
+/// One trace being assembled.
+#[derive(Debug, Clone)]
+pub struct LiveTrace {
+    /// (write-ahead sequence, encoded fragment) in arrival order.
+    pub fragments: Vec<(u64, Bytes)>,
+    /// Span summaries, in fragment order.
+    pub spans: Vec<SpanSummary>,
+    /// Sorted, de-duplicated tag tokens.
+    pub tokens: Vec<u64>,
+    /// When the first span arrived.
+    pub first_seen: Instant,
+    /// When the last span arrived.
+    pub last_seen: Instant,
+    /// Encoded bytes held.
+    pub bytes: usize,
+}
+
+/// A snapshot of a trace taken for flushing.
+#[derive(Debug, Clone)]
+pub struct FlushItem {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Its state at the time of the snapshot.
+    pub trace: LiveTrace,
+}
+
+/// The buffer of traces being assembled.
+#[derive(Debug, Default)]
+pub struct LiveBuffer {
+    traces: DashMap<TraceId, LiveTrace>,
+    bytes: AtomicU64,
+    /// Write-ahead sequence → number of live traces holding spans from it.
+    seq_refs: Mutex<BTreeMap<u64, usize>>,
+}
+
+impl LiveBuffer {
+    /// Adds a prepared trace logged under `seq`.
+    pub fn insert(&self, seq: u64, prepared: &PreparedTrace, now: Instant) {
+        let bytes = prepared.fragment.len();
+        let mut new_ref = false;
+        self.traces
+            .entry(prepared.trace_id)
+            .and_modify(|t| {
+                if t.fragments.last().map(|(s, _)| *s) != Some(seq) {
+                    new_ref = true;
+                }
+                t.fragments.push((seq, prepared.fragment.clone()));
+                t.spans.extend(prepared.spans.iter().cloned());
+                merge_sorted(&mut t.tokens, &prepared.tokens);
+                t.last_seen = now;
+                t.bytes += bytes;
+            })
+            .or_insert_with(|| {
+                new_ref = true;
+                LiveTrace {
+                    fragments: vec![(seq, prepared.fragment.clone())],
+                    spans: prepared.spans.clone(),
+                    tokens: prepared.tokens.clone(),
+                    first_seen: now,
+                    last_seen: now,
+                    bytes,
+                }
+            });
+        if new_ref {
+            *self.seq_refs.lock().entry(seq).or_insert(0) += 1;
+        }
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Number of traces held.
+    pub fn trace_count(&self) -> usize {
+        self.traces.len()
+    }
+
+    /// Encoded bytes held.
+    pub fn byte_count(&self) -> u64 {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Lowest write-ahead sequence still referenced, if any.
+    pub fn lowest_seq(&self) -> Option<u64> {
+        self.seq_refs.lock().keys().next().copied()
+    }
+
+    /// A copy of one trace, if held.
+    pub fn get(&self, id: TraceId) -> Option<LiveTrace> {
+        self.traces.get(&id).map(|t| t.clone())
+    }
+
+    /// Calls `f` for every trace held (under a shard read lock: keep `f` short).
+    pub fn for_each(&self, mut f: impl FnMut(TraceId, &LiveTrace)) {
+        for entry in self.traces.iter() {
+            f(*entry.key(), entry.value());
+        }
+    }
+
+    /// Snapshots the traces that are due: idle longer than `idle`, older than
+    /// `max_age`, or (oldest first) enough of them to bring the buffer under
+    /// `max_bytes` and `max_traces`. With `all`, every trace is due.
+    pub fn due(
+        &self,
+        now: Instant,
+        idle: Duration,
+        max_age: Duration,
+        max_bytes: u64,
+        max_traces: usize,
+        all: bool,
+    ) -> Vec<FlushItem> {
+        let mut due = Vec::new();
+        let mut rest: Vec<(Instant, TraceId, usize)> = Vec::new();
+        for entry in self.traces.iter() {
+            let t = entry.value();
+            if all
+                || now.duration_since(t.last_seen) >= idle
+                || now.duration_since(t.first_seen) >= max_age
+            {
+                due.push(FlushItem {
+                    trace_id: *entry.key(),
+                    trace: t.clone(),
+                });
+            } else {
+                rest.push((t.first_seen, *entry.key(), t.bytes));
+            }
+        }
+        let due_bytes: u64 = due.iter().map(|d| d.trace.bytes as u64).sum();
+        let mut bytes_left = self.byte_count().saturating_sub(due_bytes);
+        let mut traces_left = rest.len();
+        if bytes_left > max_bytes || traces_left > max_traces {
+            rest.sort_unstable_by_key(|(first, _, _)| *first);
+            for (_, id, bytes) in rest {
+                if bytes_left <= max_bytes && traces_left <= max_traces {
+                    break;
+                }
+                if let Some(t) = self.traces.get(&id) {
+                    due.push(FlushItem {
+                        trace_id: id,
+                        trace: t.clone(),
+                    });
+                }
+                bytes_left = bytes_left.saturating_sub(bytes as u64);
+                traces_left -= 1;
+            }
+        }
+        due
+    }
+
+    /// Removes what a flush stored: the first `item.trace.fragments.len()`
+    /// fragments of the trace. Fragments that arrived during the flush stay.
+    pub fn remove_flushed(&self, item: &FlushItem) {
+        let flushed = item.trace.fragments.len();
+        let mut released: Vec<u64> = Vec::new();
+        let mut freed = 0usize;
+        let remove = match self.traces.get_mut(&item.trace_id) {
+            None => false,
+            Some(mut t) => {
+                let n = flushed.min(t.fragments.len());
+                let gone: Vec<(u64, Bytes)> = t.fragments.drain(..n).collect();
+                let span_count: usize = item.trace.spans.len().min(t.spans.len());
+                t.spans.drain(..span_count);
+                for (seq, b) in &gone {
+                    freed += b.len();
+                    if !t.fragments.iter().any(|(s, _)| s == seq) && !released.contains(seq) {
+                        released.push(*seq);
+                    }
+                }
+                t.bytes -= freed.min(t.bytes);
+                if !t.fragments.is_empty() {
+                    // Late spans arrived while flushing: keep them as a new live trace.
+                    t.first_seen = t.last_seen;
+                }
+                t.fragments.is_empty()
+            }
+        };
+        if remove {
+            self.traces
+                .remove_if(&item.trace_id, |_, t| t.fragments.is_empty());
+        }
+        self.bytes.fetch_sub(freed as u64, Ordering::Relaxed);
+        let mut refs = self.seq_refs.lock();
+        for seq in released {
+            if let Some(count) = refs.get_mut(&seq) {
+                *count -= 1;
+                if *count == 0 {
+                    refs.remove(&seq);
+                }
+            }
+        }
+    }
+}
+
+fn merge_sorted(into: &mut Vec<u64>, add: &[u64]) {
+    into.extend_from_slice(add);
+    into.sort_unstable();
+    into.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prepared(id: u128, bytes: &'static [u8]) -> PreparedTrace {
+        PreparedTrace {
+            trace_id: TraceId(id),
+            fragment: Bytes::from_static(bytes),
+            spans: vec![SpanSummary::default()],
+            tokens: vec![id as u64],
+        }
+    }
+
+    #[test]
+    fn idle_traces_are_due_and_release_their_sequence() {
+        let buf = LiveBuffer::default();
+        let t0 = Instant::now();
+        buf.insert(1, &prepared(1, b"abc"), t0);
+        buf.insert(2, &prepared(2, b"de"), t0);
+        assert_eq!(buf.lowest_seq(), Some(1));
+        let later = t0 + Duration::from_secs(3);
+        let due = buf.due(
+            later,
+            Duration::from_secs(2),
+            Duration::from_secs(10),
+            u64::MAX,
+            usize::MAX,
+            false,
+        );
+        assert_eq!(due.len(), 2);
+        for d in &due {
+            buf.remove_flushed(d);
+        }
+        assert_eq!(buf.trace_count(), 0);
+        assert_eq!(buf.byte_count(), 0);
+        assert_eq!(buf.lowest_seq(), None);
+    }
+
+    #[test]
+    fn spans_arriving_during_a_flush_are_kept() {
+        let buf = LiveBuffer::default();
+        let t0 = Instant::now();
+        buf.insert(1, &prepared(1, b"abc"), t0);
+        let due = buf.due(
+            t0,
+            Duration::ZERO,
+            Duration::from_secs(10),
+            u64::MAX,
+            usize::MAX,
+            false,
+        );
+        buf.insert(2, &prepared(1, b"late"), t0);
+        buf.remove_flushed(&due[0]);
+        let t = buf.get(TraceId(1)).unwrap();
+        assert_eq!(t.fragments.len(), 1);
+        assert_eq!(t.fragments[0].0, 2);
+        assert_eq!(buf.lowest_seq(), Some(2));
+        assert_eq!(buf.byte_count(), 4);
+    }
+
+    #[test]
+    fn oldest_traces_are_flushed_early_when_over_bounds() {
+        let buf = LiveBuffer::default();
+        let t0 = Instant::now();
+        for i in 0..10u128 {
+            buf.insert(
+                i as u64,
+                &prepared(i, b"0123456789"),
+                t0 + Duration::from_millis(i as u64),
+            );
+        }
+        let due = buf.due(
+            t0 + Duration::from_millis(20),
+            Duration::from_secs(60),
+            Duration::from_secs(60),
+            50,
+            usize::MAX,
+            false,
+        );
+        assert_eq!(due.len(), 5);
+        let mut ids: Vec<_> = due.iter().map(|d| d.trace_id.0).collect();
+        ids.sort();
+        assert_eq!(ids, [0, 1, 2, 3, 4]);
+    }
+}

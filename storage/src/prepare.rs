@@ -1,0 +1,321 @@
+//! Turns an accepted batch into per-trace encoded fragments, ready for the
+//! write-ahead log and the in-memory trace buffer. Runs on the receiver's
+//! thread, so the single writer thread only does I/O.
+//!
+//! In: a canonical [`TracesData`] batch. Out: a [`PreparedBatch`]: for each
+//! trace in it, the encoded fragment (a `TracesData` holding just that
+//! trace's spans), span summaries, tag tokens; plus the distinct
+//! (service, operation, kind) triples for the catalogue.
+
+use std::collections::HashMap;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use prost::Message;
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::{StatusCode, TracesData};
+
+use crate::matcher;
+use crate::summary::SpanSummary;
+
+/// One trace's part of a batch.
+#[derive(Debug, Clone)]
+pub struct PreparedTrace {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// Encoded `TracesData` with only this trace's spans.
+    pub fragment: Bytes,
+    /// Search facts of each span in the fragment.
+    pub spans: Vec<SpanSummary>,
+    /// Sorted, de-duplicated tag tokens of the fragment's spans.
+    pub tokens: Vec<u64>,
+}
+
+/// A batch grouped by trace and encoded.
+#[derive(Debug, Clone, Default)]
+pub struct PreparedBatch {
+    /// The traces of the batch.
+    pub traces: Vec<PreparedTrace>,
+    /// Distinct (service, operation, kind) triples in the batch.
+    pub catalog: Vec<(String, String, i32)>,
+    span_count: usize,
+    encoded_len: usize,
+}
+
+impl PreparedBatch {
+    /// Number of spans in the batch.
+    pub fn span_count(&self) -> usize {
+        self.span_count
+    }
+
+    /// Bytes of encoded fragments.
+    pub fn encoded_len(&self) -> usize {
+        self.encoded_len
+    }
+}
+
+/// Per-trace accumulation: (resource index, scope index, encoded spans).
+#[derive(Default)]
+struct TraceBuilder {
+    groups: Vec<(usize, usize, Vec<Vec<u8>>)>,
+    spans: Vec<SpanSummary>,
+    tokens: Vec<u64>,
+}
+
+struct GroupBytes {
+    resource: Option<Vec<u8>>,
+    schema_url: String,
+    scopes: Vec<(Option<Vec<u8>>, String)>,
+    tokens: Vec<u64>,
+    scope_tokens: Vec<Vec<u64>>,
+}
+
+/// Groups a batch by trace and encodes each trace's fragment.
+pub fn prepare_batch(data: TracesData) -> PreparedBatch {
+    let mut builders: HashMap<TraceId, TraceBuilder> = HashMap::new();
+    let mut order: Vec<TraceId> = Vec::new();
+    let mut groups: Vec<GroupBytes> = Vec::with_capacity(data.resource_spans.len());
+    let mut catalog: Vec<(String, String, i32)> = Vec::new();
+    let mut span_count = 0;
+
+    for (ri, rs) in data.resource_spans.iter().enumerate() {
+        let service = rs.service_name().to_string();
+        let mut resource_tokens = Vec::new();
+        if let Some(r) = &rs.resource {
+            matcher::for_each_resource_pair(r, &mut |k, v| {
+                resource_tokens.push(matcher::token(k, v))
+            });
+        }
+        let mut group = GroupBytes {
+            resource: rs.resource.as_ref().map(Message::encode_to_vec),
+            schema_url: rs.schema_url.clone(),
+            scopes: Vec::with_capacity(rs.scope_spans.len()),
+            tokens: resource_tokens,
+            scope_tokens: Vec::with_capacity(rs.scope_spans.len()),
+        };
+        for (si, ss) in rs.scope_spans.iter().enumerate() {
+            let mut scope_tokens = Vec::new();
+            if let Some(s) = &ss.scope {
+                matcher::for_each_scope_pair(s, &mut |k, v| {
+                    scope_tokens.push(matcher::token(k, v))
+                });
+            }
+            group.scopes.push((
+                ss.scope.as_ref().map(Message::encode_to_vec),
+                ss.schema_url.clone(),
+            ));
+            for span in &ss.spans {
+                span_count += 1;
+                let trace_id = span.trace_id();
+                let b = builders.entry(trace_id).or_insert_with(|| {
+                    order.push(trace_id);
+                    TraceBuilder::default()
+                });
+                match b.groups.last_mut() {
+                    Some((r, s, spans)) if *r == ri && *s == si => spans.push(span.encode_to_vec()),
+                    _ => b.groups.push((ri, si, vec![span.encode_to_vec()])),
+                }
+                let kind = span.kind;
+                b.spans.push(SpanSummary {
+                    service: service.clone(),
+                    operation: span.name.clone(),
+                    kind,
+                    start_ns: span.start_time_unix_nano,
+                    duration_ns: span.duration_nanos(),
+                    error: span.status_code() == StatusCode::Error,
+                });
+                matcher::span_tokens(span, &mut b.tokens);
+                if !catalog
+                    .iter()
+                    .any(|(s, o, k)| *k == kind && s == &service && o == &span.name)
+                {
+                    catalog.push((service.clone(), span.name.clone(), kind));
+                }
+            }
+            group.scope_tokens.push(scope_tokens);
+        }
+        groups.push(group);
+    }
+
+    let mut encoded_len = 0;
+    let mut traces = Vec::with_capacity(order.len());
+    for trace_id in order {
+        let mut b = builders
+            .remove(&trace_id)
+            .expect("builder for every ordered trace");
+        let fragment = encode_fragment(&groups, &b.groups);
+        encoded_len += fragment.len();
+        let mut seen_groups: Vec<(usize, usize)> = Vec::new();
+        for (ri, si, _) in &b.groups {
+            if !seen_groups.contains(&(*ri, *si)) {
+                seen_groups.push((*ri, *si));
+                b.tokens.extend_from_slice(&groups[*ri].tokens);
+                b.tokens.extend_from_slice(&groups[*ri].scope_tokens[*si]);
+            }
+        }
+        b.tokens.sort_unstable();
+        b.tokens.dedup();
+        traces.push(PreparedTrace {
+            trace_id,
+            fragment,
+            spans: b.spans,
+            tokens: b.tokens,
+        });
+    }
+    PreparedBatch {
+        traces,
+        catalog,
+        span_count,
+        encoded_len,
+    }
+}
+
+fn len_delimited_len(tag: u32, len: usize) -> usize {
+    prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
+}
+
+fn put_len_delimited(buf: &mut BytesMut, tag: u32, payload: &[u8]) {
+    encode_key(tag, WireType::LengthDelimited, buf);
+    encode_varint(payload.len() as u64, buf);
+    buf.put_slice(payload);
+}
+
+fn put_string(buf: &mut BytesMut, tag: u32, s: &str) {
+    if !s.is_empty() {
+        put_len_delimited(buf, tag, s.as_bytes());
+    }
+}
+
+/// Encodes `TracesData { resource_spans }` for the given span groups without
+/// cloning any resource or scope: their encodings are reused.
+fn encode_fragment(groups: &[GroupBytes], spans: &[(usize, usize, Vec<Vec<u8>>)]) -> Bytes {
+    let mut out = BytesMut::new();
+    let mut i = 0;
+    while i < spans.len() {
+        let ri = spans[i].0;
+        let group = &groups[ri];
+        // All consecutive span groups of the same resource go into one ResourceSpans.
+        let mut j = i;
+        let mut body = BytesMut::new();
+        if let Some(r) = &group.resource {
+            put_len_delimited(&mut body, 1, r);
+        }
+        while j < spans.len() && spans[j].0 == ri {
+            let (_, si, encoded) = &spans[j];
+            let (scope, scope_schema) = &group.scopes[*si];
+            let inner_len = scope.as_ref().map_or(0, |s| len_delimited_len(1, s.len()))
+                + encoded
+                    .iter()
+                    .map(|s| len_delimited_len(2, s.len()))
+                    .sum::<usize>()
+                + if scope_schema.is_empty() {
+                    0
+                } else {
+                    len_delimited_len(3, scope_schema.len())
+                };
+            encode_key(2, WireType::LengthDelimited, &mut body);
+            encode_varint(inner_len as u64, &mut body);
+            if let Some(s) = scope {
+                put_len_delimited(&mut body, 1, s);
+            }
+            for s in encoded {
+                put_len_delimited(&mut body, 2, s);
+            }
+            put_string(&mut body, 3, scope_schema);
+            j += 1;
+        }
+        put_string(&mut body, 3, &group.schema_url);
+        put_len_delimited(&mut out, 1, &body);
+        i = j;
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use spoor_proto::model::{
+        string_kv, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span,
+    };
+
+    fn span(trace: u128, id: u64, name: &str) -> Span {
+        Span {
+            trace_id: TraceId(trace).to_bytes().to_vec().into(),
+            span_id: id.to_be_bytes().to_vec().into(),
+            name: name.into(),
+            start_time_unix_nano: 10,
+            end_time_unix_nano: 20,
+            ..Default::default()
+        }
+    }
+
+    fn batch() -> TracesData {
+        TracesData {
+            resource_spans: vec![
+                ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![string_kv("service.name", "a")],
+                        dropped_attributes_count: 0,
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        scope: Some(InstrumentationScope {
+                            name: "lib".into(),
+                            ..Default::default()
+                        }),
+                        spans: vec![span(1, 1, "x"), span(2, 2, "y"), span(1, 3, "z")],
+                        schema_url: "s1".into(),
+                    }],
+                    schema_url: "r1".into(),
+                },
+                ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![string_kv("service.name", "b")],
+                        dropped_attributes_count: 0,
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        scope: None,
+                        spans: vec![span(1, 4, "w")],
+                        schema_url: String::new(),
+                    }],
+                    schema_url: String::new(),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn fragments_hold_exactly_their_traces_spans_with_resource_and_scope() {
+        let prepared = prepare_batch(batch());
+        assert_eq!(prepared.span_count(), 4);
+        assert_eq!(prepared.traces.len(), 2);
+        let t1 = &prepared.traces[0];
+        assert_eq!(t1.trace_id, TraceId(1));
+        let decoded = TracesData::decode(t1.fragment.clone()).unwrap();
+        assert_eq!(decoded.resource_spans.len(), 2);
+        assert_eq!(decoded.resource_spans[0].service_name(), "a");
+        assert_eq!(decoded.resource_spans[0].schema_url, "r1");
+        let ss = &decoded.resource_spans[0].scope_spans[0];
+        assert_eq!(ss.scope.as_ref().unwrap().name, "lib");
+        assert_eq!(ss.schema_url, "s1");
+        let names: Vec<_> = ss.spans.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["x", "z"]);
+        assert_eq!(decoded.resource_spans[1].scope_spans[0].spans[0].name, "w");
+        assert_eq!(t1.spans.len(), 3);
+    }
+
+    #[test]
+    fn catalog_lists_distinct_triples() {
+        let prepared = prepare_batch(batch());
+        assert_eq!(prepared.catalog.len(), 4);
+    }
+
+    #[test]
+    fn fragment_decodes_equal_to_the_trace_subset() {
+        let data = batch();
+        let prepared = prepare_batch(data.clone());
+        let t2 = TracesData::decode(prepared.traces[1].fragment.clone()).unwrap();
+        let mut want = data.resource_spans[0].clone();
+        want.scope_spans[0].spans = vec![span(2, 2, "y")];
+        assert_eq!(t2.resource_spans, vec![want]);
+    }
+}

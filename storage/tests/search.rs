@@ -1,0 +1,196 @@
+//! Search semantics (Jaeger's): every predicate on one span, tags over span,
+//! resource, event and scope attributes, newest first, limit in traces.
+
+mod common;
+
+use common::*;
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::{SpanKind, Value};
+use spoor_storage::TraceQuery;
+
+fn query(service: &str) -> TraceQuery {
+    TraceQuery {
+        service: Some(service.into()),
+        limit: 100,
+        ..Default::default()
+    }
+}
+
+fn ids(store: &spoor_storage::Store, q: &TraceQuery) -> Vec<u128> {
+    store
+        .find_trace_ids(q)
+        .unwrap()
+        .into_iter()
+        .map(|t| t.0)
+        .collect()
+}
+
+fn seed(store: &spoor_storage::Store) {
+    write(
+        store,
+        &[
+            SpanSpec {
+                trace: 1,
+                service: "api",
+                name: "GET /a",
+                start_ns: 100 * SECOND,
+                duration_ns: 5_000,
+                attrs: vec![("http.status_code", Value::IntValue(200))],
+                ..Default::default()
+            },
+            SpanSpec {
+                trace: 1,
+                id: 2,
+                parent: 1,
+                service: "db",
+                name: "query",
+                start_ns: 101 * SECOND,
+                duration_ns: 50_000,
+                ..Default::default()
+            },
+            SpanSpec {
+                trace: 2,
+                service: "api",
+                name: "GET /b",
+                start_ns: 200 * SECOND,
+                duration_ns: 9_000,
+                attrs: vec![("http.status_code", Value::IntValue(500))],
+                error: true,
+                ..Default::default()
+            },
+            SpanSpec {
+                trace: 3,
+                service: "api",
+                name: "GET /a",
+                start_ns: 300 * SECOND,
+                duration_ns: 1_000,
+                attrs: vec![("http.status_code", Value::IntValue(200))],
+                ..Default::default()
+            },
+        ],
+    );
+}
+
+fn both_ways(check: impl Fn(&spoor_storage::Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    seed(&store);
+    check(&store); // from memory
+    store.flush(true).unwrap();
+    check(&store); // from disk blocks
+}
+
+#[test]
+fn service_search_returns_newest_first() {
+    both_ways(|s| assert_eq!(ids(s, &query("api")), [3, 2, 1]));
+}
+
+#[test]
+fn operation_and_tags_must_match_on_one_span() {
+    both_ways(|s| {
+        let mut q = query("api");
+        q.operation = Some("GET /a".into());
+        assert_eq!(ids(s, &q), [3, 1]);
+        q.tags = vec![("http.status_code".into(), "500".into())];
+        assert!(ids(s, &q).is_empty());
+        let mut q = query("api");
+        q.tags = vec![("error".into(), "true".into())];
+        assert_eq!(ids(s, &q), [2]);
+        q.tags = vec![
+            ("host.name".into(), "h1".into()),
+            ("otel.scope.name".into(), "lib".into()),
+        ];
+        assert_eq!(ids(s, &q), [3, 2, 1]);
+    });
+}
+
+#[test]
+fn duration_applies_to_the_matching_span_not_the_trace() {
+    both_ways(|s| {
+        let mut q = query("api");
+        q.duration_min_ns = Some(20_000);
+        assert!(
+            ids(s, &q).is_empty(),
+            "the long span belongs to db, not api"
+        );
+        let mut q = query("db");
+        q.duration_min_ns = Some(20_000);
+        assert_eq!(ids(s, &q), [1]);
+    });
+}
+
+#[test]
+fn time_range_is_on_span_start() {
+    both_ways(|s| {
+        let mut q = query("api");
+        q.start_min_ns = Some(150 * SECOND);
+        q.start_max_ns = Some(250 * SECOND);
+        assert_eq!(ids(s, &q), [2]);
+    });
+}
+
+#[test]
+fn limit_counts_traces() {
+    both_ways(|s| {
+        let mut q = query("api");
+        q.limit = 2;
+        assert_eq!(ids(s, &q), [3, 2]);
+    });
+}
+
+#[test]
+fn found_traces_hold_all_their_spans() {
+    both_ways(|s| {
+        let mut q = query("db");
+        q.limit = 1;
+        let traces = s.find_traces(&q).unwrap();
+        assert_eq!(span_names(&traces[0]), ["GET /a", "query"]);
+    });
+}
+
+#[test]
+fn catalogue_lists_services_and_operations_with_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    seed(&store);
+    assert_eq!(store.services(), ["api", "db"]);
+    let ops: Vec<_> = store
+        .operations("api", None)
+        .into_iter()
+        .map(|o| o.name)
+        .collect();
+    assert_eq!(ops, ["GET /a", "GET /b"]);
+    assert!(store.operations("api", Some(SpanKind::Server)).is_empty());
+    assert!(store.operations("nope", None).is_empty());
+    let _ = TraceId(0);
+}
+
+#[test]
+fn many_blocks_are_searched_and_pruned_correctly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.block_max_traces = 10;
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    for i in 0..200u64 {
+        let user = format!("user-{i}");
+        write(
+            &store,
+            &[SpanSpec {
+                trace: 1000 + u128::from(i),
+                service: "api",
+                name: "GET /x",
+                start_ns: (1000 + i) * SECOND,
+                attrs: vec![("user.id", Value::StringValue(user))],
+                ..Default::default()
+            }],
+        );
+    }
+    store.flush(true).unwrap();
+    assert!(store.stats().blocks >= 20);
+    let mut q = query("api");
+    q.tags = vec![("user.id".into(), "user-17".into())];
+    assert_eq!(ids(&store, &q), [1017]);
+    let mut q = query("api");
+    q.limit = 5;
+    assert_eq!(ids(&store, &q), [1199, 1198, 1197, 1196, 1195]);
+}
