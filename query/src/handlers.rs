@@ -1,0 +1,313 @@
+//! The endpoints of the Jaeger v1 HTTP API.
+//!
+//! In: HTTP requests routed by [`crate::jaeger_http_router`] (path segments
+//! and raw query strings) and the shared [`Store`]. Out: JSON responses in the
+//! v1 envelope (`application/json`, 4-space indented with `prettyPrint`), or
+//! an [`ApiError`] that [`crate::error`] turns into Jaeger's error response.
+//!
+//! Every store call is blocking and runs on tokio's blocking pool, together
+//! with the CPU work on its result (conversion, adjusters, serialisation).
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use serde::Serialize;
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::{self, span_kind_from_name, span_kind_name};
+use spoor_storage::Store;
+
+use crate::adjust::{adjust_trace, AdjustOptions};
+use crate::error::ApiError;
+use crate::jaeger_json::{spans_from_model, Envelope, ErrorItem, OperationItem, Trace};
+use crate::params::{parse_trace_id, ParamError, QueryParams, SearchParams};
+use crate::settings::QueryHttpSettings;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) store: Arc<Store>,
+    pub(crate) settings: Arc<QueryHttpSettings>,
+}
+
+/// Runs store work (and the CPU work on its result) off the async threads.
+async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
+}
+
+/// Serialises a response body, indented with 4 spaces when asked.
+fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<Bytes, ApiError> {
+    let result = if pretty {
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        value.serialize(&mut serializer).map(|()| out)
+    } else {
+        serde_json::to_vec(value)
+    };
+    result
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("failed marshalling HTTP response to JSON: {e}")))
+}
+
+fn json_response(body: Bytes) -> Response {
+    (
+        [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response()
+}
+
+/// A catalogue answer: `total` is the number of items.
+fn catalogue<T: Serialize>(items: Vec<T>, pretty: bool) -> Result<Response, ApiError> {
+    let total = items.len();
+    let envelope = Envelope {
+        data: items,
+        total,
+        limit: 0,
+        offset: 0,
+        errors: None,
+    };
+    Ok(json_response(to_json(&envelope, pretty)?))
+}
+
+/// Converts a stored trace, running the adjusters unless `raw`; `None` when
+/// the trace has no spans.
+fn render_trace(data: &model::TracesData, raw: bool, options: AdjustOptions) -> Option<Trace> {
+    let mut spans = spans_from_model(data);
+    let warnings = if raw {
+        Vec::new()
+    } else {
+        adjust_trace(&mut spans, options)
+    };
+    Trace::assemble(spans, warnings)
+}
+
+fn path_segment(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(segment)| segment)
+        .map_err(|rejection| ApiError::BadPath(rejection.body_text()))
+}
+
+/// `GET /api/services`: every service name, sorted.
+pub(crate) async fn services(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref());
+    let store = state.store.clone();
+    let services = blocking(move || Ok(store.services())).await?;
+    catalogue(services, params.pretty_print())
+}
+
+/// `GET /api/services/{service}/operations`: the service's operation names
+/// across all span kinds, each once.
+pub(crate) async fn service_operations(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let service = path_segment(path)?;
+    let params = QueryParams::parse(query.as_deref());
+    let store = state.store.clone();
+    let operations = blocking(move || Ok(store.operations(&service, None))).await?;
+    let mut names: Vec<String> = operations.into_iter().map(|op| op.name).collect();
+    names.sort();
+    names.dedup();
+    catalogue(names, params.pretty_print())
+}
+
+/// `GET /api/operations?service=&spanKind=`: operations with their kind.
+pub(crate) async fn operations(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref());
+    let service = params
+        .first("service")
+        .ok_or(ParamError::Required("service"))?
+        .to_string();
+    let kind = match params.first("spanKind") {
+        None => None,
+        Some(name) => match span_kind_from_name(name) {
+            Some(kind) => Some(kind),
+            // No span has a kind Jaeger does not know.
+            None => return catalogue(Vec::<OperationItem>::new(), params.pretty_print()),
+        },
+    };
+    let store = state.store.clone();
+    let operations = blocking(move || Ok(store.operations(&service, kind))).await?;
+    let items: Vec<OperationItem> = operations
+        .into_iter()
+        .map(|op| OperationItem {
+            name: op.name,
+            span_kind: span_kind_name(op.kind).to_string(),
+        })
+        .collect();
+    catalogue(items, params.pretty_print())
+}
+
+/// `GET /api/traces`: search, or multi-get with `traceID=`.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref());
+    let pretty = params.pretty_print();
+    let request =
+        SearchParams::parse(&params, state.settings.search_defaults(), SystemTime::now())?;
+    let options = state.settings.adjust_options();
+    let store = state.store.clone();
+    let body = blocking(move || match request {
+        SearchParams::ByIds { trace_ids, raw } => {
+            let mut data = Vec::with_capacity(trace_ids.len());
+            let mut errors = Vec::new();
+            for id in trace_ids {
+                let found = store.get_trace(id)?;
+                match found.and_then(|trace| render_trace(&trace, raw, options)) {
+                    Some(trace) => data.push(trace),
+                    None => errors.push(trace_not_found_item(id)),
+                }
+            }
+            let errors = (!errors.is_empty()).then_some(errors);
+            to_json(
+                &Envelope {
+                    data,
+                    total: 0,
+                    limit: 0,
+                    offset: 0,
+                    errors,
+                },
+                pretty,
+            )
+        }
+        SearchParams::Find { query, raw } => {
+            let traces = store.find_traces(&query)?;
+            let data: Vec<Trace> = traces
+                .iter()
+                .filter_map(|trace| render_trace(trace, raw, options))
+                .collect();
+            to_json(&Envelope::data(data), pretty)
+        }
+    })
+    .await?;
+    Ok(json_response(body))
+}
+
+fn trace_not_found_item(id: TraceId) -> ErrorItem {
+    ErrorItem {
+        code: None,
+        msg: "trace not found".to_string(),
+        trace_id: Some(id.to_jaeger_hex()),
+    }
+}
+
+/// `GET /api/traces/{traceID}`: one trace. `start`/`end` are validated but
+/// only hints: the lookup is never narrowed by them.
+pub(crate) async fn get_trace(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let trace_id = parse_trace_id(&path_segment(path)?)?;
+    let params = QueryParams::parse(query.as_deref());
+    let pretty = params.pretty_print();
+    let raw = params.raw()?;
+    params.micros("start")?;
+    params.micros("end")?;
+    let options = state.settings.adjust_options();
+    let store = state.store.clone();
+    let body = blocking(move || {
+        let stored = store.get_trace(trace_id)?.ok_or(ApiError::TraceNotFound)?;
+        let trace = render_trace(&stored, raw, options).ok_or(ApiError::TraceNotFound)?;
+        to_json(&Envelope::data([trace]), pretty)
+    })
+    .await?;
+    Ok(json_response(body))
+}
+
+/// Any other path under `/api/`: a JSON 404, never the UI's HTML.
+pub(crate) async fn unknown_api_path() -> ApiError {
+    ApiError::UnknownEndpoint
+}
+
+/// Gives the router's bare 405 answers the JSON error body (keeping `Allow`).
+pub(crate) async fn json_method_not_allowed(response: Response) -> Response {
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let allow = response.headers().get(ALLOW).cloned();
+    let mut replaced = ApiError::MethodNotAllowed.into_response();
+    if let Some(allow) = allow {
+        replaced.headers_mut().insert(ALLOW, allow);
+    }
+    replaced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_json_uses_four_space_indentation() {
+        let body = to_json(&Envelope::data(vec!["a"]), true).unwrap();
+        let text = std::str::from_utf8(&body).unwrap();
+        assert!(
+            text.starts_with("{\n    \"data\": [\n        \"a\"\n    ],"),
+            "{text}"
+        );
+        let compact = to_json(&Envelope::data(vec!["a"]), false).unwrap();
+        assert_eq!(
+            &compact[..],
+            br#"{"data":["a"],"total":0,"limit":0,"offset":0,"errors":null}"#
+        );
+    }
+
+    #[test]
+    fn an_empty_stored_trace_renders_as_nothing() {
+        assert!(render_trace(
+            &model::TracesData::default(),
+            false,
+            AdjustOptions::default()
+        )
+        .is_none());
+    }
+
+    #[test]
+    fn raw_rendering_keeps_the_stored_spans_untouched() {
+        let span = |kind: model::SpanKind| model::Span {
+            trace_id: vec![0, 0, 0, 0, 0, 0, 0, 9].into(),
+            span_id: vec![0, 0, 0, 0, 0, 0, 0, 0x20].into(),
+            kind: kind as i32,
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 2_000,
+            ..Default::default()
+        };
+        let data = model::TracesData {
+            resource_spans: vec![model::ResourceSpans {
+                scope_spans: vec![model::ScopeSpans {
+                    spans: vec![span(model::SpanKind::Client), span(model::SpanKind::Server)],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let raw = render_trace(&data, true, AdjustOptions::default()).unwrap();
+        assert!(raw
+            .spans
+            .iter()
+            .all(|s| s.span_id.0 == 0x20 && s.warnings.is_empty()));
+        let adjusted = render_trace(&data, false, AdjustOptions::default()).unwrap();
+        assert_eq!(adjusted.spans[1].span_id.0, 1);
+    }
+}

@@ -1,0 +1,69 @@
+//! Spoor's query side: the Jaeger v1 HTTP JSON API (`/api/services`,
+//! `/api/operations`, `/api/traces`, …) that the Jaeger UI, Grafana and
+//! Kiali read traces through.
+//!
+//! In: HTTP requests (through the [`axum::Router`] built by
+//! [`jaeger_http_router`]) and the shared [`Store`]. Out: JSON responses in
+//! Jaeger's envelope, with traces in the Jaeger UI model
+//! ([`jaeger_json`]), repaired for display by the query-time adjusters
+//! ([`adjust`]) unless the request says `raw=true`.
+//!
+//! Layout: [`params`] reads query strings (with Jaeger's exact error
+//! messages), [`duration`] Go duration strings, [`jaeger_json`] holds the
+//! wire model and the conversion from the canonical model, [`adjust`] the
+//! adjusters, `handlers` the endpoints and `error` the single place a failure
+//! becomes a response. Settings live in [`QueryHttpSettings`].
+//!
+//! Not served here (yet): archive, dependencies, metrics, `/api/v3`, the UI
+//! assets. The router only claims `{base_path}/api/...`, so it can be merged
+//! with routers that serve the rest.
+
+use std::sync::Arc;
+
+use axum::routing::{any, get};
+use axum::{middleware, Router};
+use spoor_storage::Store;
+
+pub mod adjust;
+pub mod duration;
+mod error;
+mod handlers;
+pub mod jaeger_json;
+pub mod params;
+mod settings;
+
+pub use error::ApiError;
+pub use settings::QueryHttpSettings;
+
+/// Builds the Jaeger v1 HTTP API under `settings.base_path`.
+///
+/// Routes (all `GET`; another method → 405 with a JSON error body):
+/// `/api/services`, `/api/services/{service}/operations`, `/api/operations`,
+/// `/api/traces`, `/api/traces/{traceID}`. Any other path under `/api/` → 404
+/// with a JSON error body. The router has no fallback of its own, so it
+/// merges with the UI's router. The caller validates `settings` first
+/// ([`QueryHttpSettings::validate`]).
+pub fn jaeger_http_router(store: Arc<Store>, settings: QueryHttpSettings) -> Router {
+    let base_path = settings.normalized_base_path().to_string();
+    let state = handlers::AppState {
+        store,
+        settings: Arc::new(settings),
+    };
+    let api = Router::new()
+        .route("/api/services", get(handlers::services))
+        .route(
+            "/api/services/{service}/operations",
+            get(handlers::service_operations),
+        )
+        .route("/api/operations", get(handlers::operations))
+        .route("/api/traces", get(handlers::search))
+        .route("/api/traces/{trace_id}", get(handlers::get_trace))
+        .route("/api/{*rest}", any(handlers::unknown_api_path))
+        .layer(middleware::map_response(handlers::json_method_not_allowed))
+        .with_state(state);
+    if base_path.is_empty() {
+        api
+    } else {
+        Router::new().nest(&base_path, api)
+    }
+}
