@@ -1,0 +1,93 @@
+//! The admin listener: health (`/`, `/status`), Prometheus metrics
+//! (`/metrics`) and version (`/version`).
+//!
+//! In: the process's readiness flag, the metrics recorder and store figures.
+//! Out: an axum router.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
+use spoor_storage::Store;
+
+/// What the admin endpoints read.
+#[derive(Clone)]
+pub struct AdminState {
+    /// True while Spoor accepts and serves traffic.
+    pub ready: Arc<AtomicBool>,
+    /// When the process started serving.
+    pub up_since: chrono::DateTime<chrono::Utc>,
+    /// Monotonic start, for the uptime.
+    pub started: Instant,
+    /// Renders the Prometheus text.
+    pub metrics: PrometheusHandle,
+    /// The store, for its gauges.
+    pub store: Arc<Store>,
+}
+
+/// The admin router.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/", get(health))
+        .route("/status", get(health))
+        .route("/metrics", get(metrics))
+        .route("/version", get(version))
+        .with_state(state)
+}
+
+async fn health(State(s): State<AdminState>) -> impl IntoResponse {
+    let json = |status: StatusCode, body: serde_json::Value| {
+        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string())
+    };
+    if s.ready.load(Ordering::SeqCst) {
+        let uptime = humantime::format_duration(std::time::Duration::from_millis(s.started.elapsed().as_millis() as u64));
+        json(
+            StatusCode::OK,
+            serde_json::json!({
+                "status": "Server available",
+                "upSince": s.up_since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "uptime": uptime.to_string(),
+            }),
+        )
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({"status": "Server not available", "upSince": "0001-01-01T00:00:00Z", "uptime": ""}),
+        )
+    }
+}
+
+async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
+    let store = s.store.clone();
+    let stats = tokio::task::spawn_blocking(move || store.stats()).await.unwrap_or_default();
+    metrics::gauge!("spoor_storage_live_traces").set(stats.live_traces as f64);
+    metrics::gauge!("spoor_storage_live_bytes").set(stats.live_bytes as f64);
+    metrics::gauge!("spoor_storage_partitions").set(stats.partitions as f64);
+    metrics::gauge!("spoor_storage_blocks").set(stats.blocks as f64);
+    metrics::gauge!("spoor_storage_disk_bytes").set(stats.disk_bytes as f64);
+    if let Some(rss) = resident_bytes() {
+        metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);
+    }
+    metrics::gauge!("spoor_process_uptime_seconds").set(s.started.elapsed().as_secs_f64());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+}
+
+async fn version() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({"gitCommit": "", "gitVersion": env!("CARGO_PKG_VERSION"), "buildDate": ""}).to_string(),
+    )
+}
+
+/// Resident set size from /proc (Linux); `None` elsewhere.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

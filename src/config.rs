@@ -1,0 +1,318 @@
+//! Spoor's one configuration tree: defaults, then a YAML config file, then
+//! `SPOOR_*` environment variables, then command-line flags (each later layer
+//! wins). Unknown keys in the file and unknown `SPOOR_*` variables are errors
+//! that name them; every value is validated and every problem reported at once.
+//!
+//! In: the parsed command line and the process environment. Out: a validated
+//! [`Config`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use spoor_collector::CollectorConfig;
+use spoor_query::QueryHttpSettings;
+use spoor_storage::StorageConfig;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the embedded store keeps its data (overrides `storage.data_dir`).
+    pub data_dir: PathBuf,
+    /// Listener addresses.
+    pub listen: Listen,
+    /// Storage settings.
+    pub storage: StorageConfig,
+    /// Receiver and pipeline settings.
+    pub collector: CollectorConfig,
+    /// Query API settings.
+    pub query: QueryConfig,
+    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
+    pub log_level: String,
+}
+
+/// Query-side settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// The Jaeger HTTP query API.
+    pub http: QueryHttpSettings,
+}
+
+/// Listener addresses, one per port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Listen {
+    /// OTLP gRPC.
+    pub otlp_grpc: SocketAddr,
+    /// OTLP HTTP (`/v1/traces`).
+    pub otlp_http: SocketAddr,
+    /// Zipkin (`/api/v2/spans`).
+    pub zipkin: SocketAddr,
+    /// Jaeger query HTTP API.
+    pub query_http: SocketAddr,
+    /// Admin: health, metrics.
+    pub admin: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
+        Listen { otlp_grpc: any(4317), otlp_http: any(4318), zipkin: any(9411), query_http: any(16686), admin: any(14269) }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("./spoor-data"),
+            listen: Listen::default(),
+            storage: StorageConfig::default(),
+            collector: CollectorConfig::default(),
+            query: QueryConfig::default(),
+            log_level: "info".to_string(),
+        }
+    }
+}
+
+/// Settings that can be given as flags or `SPOOR_*` variables.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Overrides {
+    /// YAML configuration file (see spoor.example.yaml).
+    #[arg(long, env = "SPOOR_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data directory of the embedded store.
+    #[arg(long, env = "SPOOR_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// OTLP gRPC listen address.
+    #[arg(long, env = "SPOOR_OTLP_GRPC_ADDR", value_name = "ADDR")]
+    pub otlp_grpc_addr: Option<SocketAddr>,
+    /// OTLP HTTP listen address.
+    #[arg(long, env = "SPOOR_OTLP_HTTP_ADDR", value_name = "ADDR")]
+    pub otlp_http_addr: Option<SocketAddr>,
+    /// Zipkin listen address.
+    #[arg(long, env = "SPOOR_ZIPKIN_ADDR", value_name = "ADDR")]
+    pub zipkin_addr: Option<SocketAddr>,
+    /// Jaeger query HTTP listen address.
+    #[arg(long, env = "SPOOR_QUERY_HTTP_ADDR", value_name = "ADDR")]
+    pub query_http_addr: Option<SocketAddr>,
+    /// Admin (health, metrics) listen address.
+    #[arg(long, env = "SPOOR_ADMIN_ADDR", value_name = "ADDR")]
+    pub admin_addr: Option<SocketAddr>,
+    /// How long traces are kept, e.g. `72h`, `7d`.
+    #[arg(long, env = "SPOOR_RETENTION", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub retention: Option<Duration>,
+    /// Disk budget for stored traces in bytes (0 = none).
+    #[arg(long, env = "SPOOR_MAX_DISK_BYTES", value_name = "BYTES")]
+    pub max_disk_bytes: Option<u64>,
+    /// Largest accepted OTLP HTTP body, in bytes, after decompression.
+    #[arg(long, env = "SPOOR_OTLP_HTTP_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub otlp_http_max_body_bytes: Option<usize>,
+    /// Largest accepted OTLP gRPC message, in bytes, after decompression.
+    #[arg(long, env = "SPOOR_OTLP_GRPC_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    pub otlp_grpc_max_message_bytes: Option<usize>,
+    /// Largest accepted Zipkin body, in bytes, after decompression.
+    #[arg(long, env = "SPOOR_ZIPKIN_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub zipkin_max_body_bytes: Option<usize>,
+    /// Log filter (`info`, `debug`, ...).
+    #[arg(long, env = "SPOOR_LOG_LEVEL", value_name = "FILTER")]
+    pub log_level: Option<String>,
+}
+
+/// Every `SPOOR_*` variable Spoor reads; any other is rejected.
+pub const KNOWN_ENV: &[&str] = &[
+    "SPOOR_CONFIG",
+    "SPOOR_DATA_DIR",
+    "SPOOR_OTLP_GRPC_ADDR",
+    "SPOOR_OTLP_HTTP_ADDR",
+    "SPOOR_ZIPKIN_ADDR",
+    "SPOOR_QUERY_HTTP_ADDR",
+    "SPOOR_ADMIN_ADDR",
+    "SPOOR_RETENTION",
+    "SPOOR_MAX_DISK_BYTES",
+    "SPOOR_OTLP_HTTP_MAX_BODY_BYTES",
+    "SPOOR_OTLP_GRPC_MAX_MESSAGE_BYTES",
+    "SPOOR_ZIPKIN_MAX_BODY_BYTES",
+    "SPOOR_LOG_LEVEL",
+];
+
+/// Why the configuration could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("unknown environment variable(s) {0}; known: {known}", known = KNOWN_ENV.join(", "))]
+    UnknownEnv(String),
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+impl Config {
+    /// Builds the configuration from defaults, the file, the environment
+    /// (already folded into `overrides` by clap) and flags.
+    pub fn load(overrides: &Overrides, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let unknown: Vec<String> =
+            env.map(|(k, _)| k).filter(|k| k.starts_with("SPOOR_") && !KNOWN_ENV.contains(&k.as_str())).collect();
+        if !unknown.is_empty() {
+            return Err(ConfigError::UnknownEnv(unknown.join(", ")));
+        }
+        let mut config = match &overrides.config {
+            None => Config::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+                Config::from_yaml(&text).map_err(|message| ConfigError::Parse { path: path.clone(), message })?
+            }
+        };
+        config.apply(overrides);
+        config.validate().map_err(ConfigError::Invalid)?;
+        Ok(config)
+    }
+
+    /// Parses YAML text; unknown keys are rejected with their path.
+    pub fn from_yaml(text: &str) -> Result<Config, String> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let mut config: Config = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
+        // A data_dir given only in the storage section is honoured.
+        if config.data_dir == Config::default().data_dir && config.storage.data_dir != StorageConfig::default().data_dir {
+            config.data_dir = config.storage.data_dir.clone();
+        }
+        config.storage.data_dir = config.data_dir.clone();
+        Ok(config)
+    }
+
+    fn apply(&mut self, o: &Overrides) {
+        if let Some(v) = &o.data_dir {
+            self.data_dir = v.clone();
+        }
+        self.storage.data_dir = self.data_dir.clone();
+        if let Some(v) = o.otlp_grpc_addr {
+            self.listen.otlp_grpc = v;
+        }
+        if let Some(v) = o.otlp_http_addr {
+            self.listen.otlp_http = v;
+        }
+        if let Some(v) = o.zipkin_addr {
+            self.listen.zipkin = v;
+        }
+        if let Some(v) = o.query_http_addr {
+            self.listen.query_http = v;
+        }
+        if let Some(v) = o.admin_addr {
+            self.listen.admin = v;
+        }
+        if let Some(v) = o.retention {
+            self.storage.retention = v;
+        }
+        if let Some(v) = o.max_disk_bytes {
+            self.storage.max_disk_bytes = v;
+        }
+        if let Some(v) = o.otlp_http_max_body_bytes {
+            self.collector.otlp_http.max_body_bytes = v;
+        }
+        if let Some(v) = o.otlp_grpc_max_message_bytes {
+            self.collector.otlp_grpc.max_message_bytes = v;
+        }
+        if let Some(v) = o.zipkin_max_body_bytes {
+            self.collector.zipkin.max_body_bytes = v;
+        }
+        if let Some(v) = &o.log_level {
+            self.log_level = v.clone();
+        }
+    }
+
+    /// Checks every section and reports all problems at once.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if let Err(p) = self.storage.validate() {
+            problems.extend(p);
+        }
+        if let Err(p) = self.collector.validate() {
+            problems.extend(p);
+        }
+        if let Err(p) = self.query.http.validate() {
+            problems.extend(p);
+        }
+        let l = &self.listen;
+        let addrs = [
+            ("listen.otlp_grpc", l.otlp_grpc),
+            ("listen.otlp_http", l.otlp_http),
+            ("listen.zipkin", l.zipkin),
+            ("listen.query_http", l.query_http),
+            ("listen.admin", l.admin),
+        ];
+        for (i, (name, addr)) in addrs.iter().enumerate() {
+            for (other, other_addr) in &addrs[i + 1..] {
+                if addr == other_addr && addr.port() != 0 {
+                    problems.push(format!("{name} and {other} both use {addr}"));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        assert_eq!(Config::from_yaml("").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_name() {
+        let err = Config::from_yaml("storage:\n  retension: 1h\n").unwrap_err();
+        assert!(err.contains("retension"), "{err}");
+        let err = Config::from_yaml("listen:\n  zipkn: 0.0.0.0:1\n").unwrap_err();
+        assert!(err.contains("zipkn"), "{err}");
+    }
+
+    #[test]
+    fn shipped_example_config_parses_and_validates() {
+        let text = include_str!("../spoor.example.yaml");
+        let config = Config::from_yaml(text).unwrap();
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = std::env::temp_dir().join(format!("spoor-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.yaml");
+        std::fs::write(&file, "data_dir: /from/file\nstorage:\n  retention: 2h\n").unwrap();
+        let o = Overrides { config: Some(file), data_dir: Some("/from/flag".into()), ..Default::default() };
+        let c = Config::load(&o, std::iter::empty()).unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(c.storage.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(c.storage.retention, Duration::from_secs(7200));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_spoor_variable_is_rejected() {
+        let env = vec![("SPOOR_DATADIR".to_string(), "x".to_string())];
+        let err = Config::load(&Overrides::default(), env.into_iter()).unwrap_err();
+        assert!(err.to_string().contains("SPOOR_DATADIR"));
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut c = Config::default();
+        c.storage.retention = Duration::ZERO;
+        c.listen.zipkin = c.listen.admin;
+        let problems = c.validate().unwrap_err();
+        assert!(problems.len() >= 2, "{problems:?}");
+    }
+}

@@ -1,0 +1,72 @@
+//! `spoor`: the Spoor tracing backend as one binary.
+//!
+//! In: the command line, `SPOOR_*` environment variables and an optional
+//! YAML config file (see `config`). Out: a running all-in-one server: the
+//! receivers (OTLP gRPC/HTTP, Zipkin), the embedded store, the Jaeger query
+//! API and the admin endpoints, each on its own listener (see `serve`).
+//!
+//! Subcommands leave room for split deployments: today `all-in-one` (the
+//! default) and `print-config`.
+
+mod admin;
+mod config;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+/// Spoor: a distributed tracing backend (Jaeger, Zipkin and OTLP compatible).
+#[derive(Debug, Parser)]
+#[command(name = "spoor", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    overrides: config::Overrides,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run every part in one process (the default).
+    AllInOne,
+    /// Print the effective configuration as YAML and exit.
+    PrintConfig,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let config = match config::Config::load(&cli.overrides, std::env::vars()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("spoor: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match cli.command.unwrap_or(Command::AllInOne) {
+        Command::PrintConfig => match serde_yaml::to_string(&config) {
+            Ok(text) => {
+                print!("{text}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("spoor: cannot render configuration: {e}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+        Command::AllInOne => {
+            init_logging(&config.log_level);
+            match serve::run_all_in_one(config) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("spoor: {e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

@@ -1,0 +1,161 @@
+//! Wiring of the all-in-one process: opens the store, starts the ingest
+//! pipeline, binds every listener (failing fast with the address that could
+//! not be bound), serves until SIGINT/SIGTERM, then drains and flushes.
+//!
+//! In: a validated [`Config`]. Out: a running server; on return, every
+//! accepted span is on disk.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use spoor_collector::Pipeline;
+use spoor_storage::Store;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+
+/// Seconds buckets for request and storage latency histograms.
+const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+/// Buckets for spans-per-batch histograms.
+const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0];
+
+/// Runs Spoor all-in-one until a termination signal.
+pub fn run_all_in_one(config: Config) -> anyhow::Result<()> {
+    let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("_spans".into()), SIZE_BUCKETS)?
+        .install_recorder()
+        .context("installing the metrics recorder")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("spoor-worker").build()?;
+    runtime.block_on(serve(config, metrics))
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+}
+
+async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusHandle) -> anyhow::Result<()> {
+    let storage_config = config.storage.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(storage_config))
+        .await?
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let pipeline = Pipeline::start(store.clone(), &config.collector);
+
+    let l = &config.listen;
+    let otlp_grpc = bind(l.otlp_grpc, "OTLP gRPC").await?;
+    let otlp_http = bind(l.otlp_http, "OTLP HTTP").await?;
+    let zipkin = bind(l.zipkin, "Zipkin").await?;
+    let query_http = bind(l.query_http, "the Jaeger query API").await?;
+    let admin_listener = bind(l.admin, "admin").await?;
+
+    let ready = Arc::new(AtomicBool::new(false));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|v| *v).await;
+    };
+
+    let addrs = [
+        ("otlp_grpc", otlp_grpc.local_addr()?),
+        ("otlp_http", otlp_http.local_addr()?),
+        ("zipkin", zipkin.local_addr()?),
+        ("query_http", query_http.local_addr()?),
+        ("admin", admin_listener.local_addr()?),
+    ];
+
+    let mut servers = Vec::new();
+    let grpc_service = spoor_collector::otlp_grpc_service(pipeline.clone(), &config.collector);
+    let rx = stop_rx.clone();
+    servers.push(tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(grpc_service)
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc), stopped(rx))
+            .await
+            .context("OTLP gRPC server failed")
+    }));
+    let http = |listener: TcpListener, router: axum::Router, rx: watch::Receiver<bool>, what: &'static str| {
+        tokio::spawn(async move {
+            axum::serve(listener, router).with_graceful_shutdown(stopped(rx)).await.with_context(|| format!("{what} server failed"))
+        })
+    };
+    servers.push(http(otlp_http, spoor_collector::otlp_http_router(pipeline.clone(), &config.collector), stop_rx.clone(), "OTLP HTTP"));
+    servers.push(http(zipkin, spoor_collector::zipkin_router(pipeline.clone(), &config.collector), stop_rx.clone(), "Zipkin"));
+    let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
+        .merge(ui_router(config.query.http.normalized_base_path()));
+    servers.push(http(query_http, query_router, stop_rx.clone(), "query"));
+    let admin_state = AdminState {
+        ready: ready.clone(),
+        up_since: chrono::Utc::now(),
+        started: Instant::now(),
+        metrics,
+        store: store.clone(),
+    };
+    servers.push(http(admin_listener, admin::router(admin_state), stop_rx.clone(), "admin"));
+
+    ready.store(true, Ordering::SeqCst);
+    let listening: Vec<String> = addrs.iter().map(|(n, a)| format!("{n}={a}")).collect();
+    tracing::info!(data_dir = %config.data_dir.display(), "spoor all-in-one started");
+    // One machine-readable line on stdout, for scripts and tests that use port 0.
+    println!("spoor: listening on {}", listening.join(" "));
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: draining receivers and flushing the store");
+    ready.store(false, Ordering::SeqCst);
+    let _ = stop_tx.send(true);
+    for server in servers {
+        match tokio::time::timeout(Duration::from_secs(10), server).await {
+            Ok(Ok(Err(e))) => tracing::warn!("{e:#}"),
+            Ok(Err(e)) => tracing::warn!("server task failed: {e}"),
+            Err(_) => tracing::warn!("a server did not stop within 10s"),
+            Ok(Ok(Ok(()))) => {}
+        }
+    }
+    pipeline.shutdown().await;
+    tokio::task::spawn_blocking(move || store.shutdown()).await?.context("flushing the store")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The built-in page at the query port's root (under the base path).
+fn ui_router(base: &str) -> axum::Router {
+    let page = || async {
+        (
+            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"), (axum::http::header::CACHE_CONTROL, "no-cache")],
+            spoor_ui::INDEX_HTML,
+        )
+    };
+    let root = format!("{}/", base.trim_end_matches('/'));
+    let mut router = axum::Router::new().route(&root, axum::routing::get(page));
+    if root != "/" {
+        let bare = root.trim_end_matches('/').to_string();
+        let target = root.clone();
+        router = router.route(&bare, axum::routing::get(move || async move { axum::response::Redirect::permanent(&target) }));
+    }
+    router
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every check CI runs: formatting, lints, unit, storage and end-to-end
+# tests, then the Jaeger storage conformance suite against a fresh all-in-one.
+set -euo pipefail
+cd "$(dirname "$0")"
+scripts/install-prereqs.sh
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
+cargo build -p spoor
+scripts/conformance.sh target/debug/spoor
