@@ -337,38 +337,59 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<QueryReport> {
     );
 
     // Trace ids: from the file, or learnt from plain service searches.
-    let (mut ids, id_source) = match &args.ids_file {
+    let (mut ids, mut id_source) = match &args.ids_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
             (parse_ids(&text), format!("file {}", path.display()))
         }
-        None => (Vec::new(), "searches".to_string()),
+        None => (Vec::new(), String::new()),
     };
-    if args.ids_file.is_none() && args.lookups > 0 {
+    // Too few ids in the file (or none given): learn more from searches of
+    // each service over three slices of the window.
+    if ids.len() < args.lookups {
+        let from_file = ids.len();
         let end = now_micros();
-        let start = end.saturating_sub(args.window * 1_000_000);
+        let slice = args.window * 1_000_000 / 3;
         let mut services: Vec<String> = targets.iter().map(|(s, _)| s.clone()).collect();
         services.dedup();
-        let mut seen = HashSet::new();
-        for service in services.iter().cycle().take(services.len() * 3) {
-            if ids.len() >= args.lookups || Instant::now() >= deadline {
-                break;
-            }
-            let params = vec![
-                ("service".to_string(), service.clone()),
-                ("start".to_string(), start.to_string()),
-                ("end".to_string(), end.to_string()),
-                ("limit".to_string(), "100".to_string()),
-            ];
-            if let Ok(answer) = get_json(&client, &format!("{base}/api/traces"), &params).await {
-                ids.extend(
-                    trace_ids_in(&answer)
-                        .into_iter()
-                        .filter(|id| seen.insert(id.clone())),
-                );
+        let mut seen: HashSet<String> = ids.iter().cloned().collect();
+        'rounds: for round in 0..3u64 {
+            for service in &services {
+                if ids.len() >= args.lookups || Instant::now() >= deadline {
+                    break 'rounds;
+                }
+                let params = vec![
+                    ("service".to_string(), service.clone()),
+                    (
+                        "start".to_string(),
+                        end.saturating_sub((round + 1) * slice).to_string(),
+                    ),
+                    (
+                        "end".to_string(),
+                        end.saturating_sub(round * slice).to_string(),
+                    ),
+                    ("limit".to_string(), "100".to_string()),
+                ];
+                if let Ok(answer) = get_json(&client, &format!("{base}/api/traces"), &params).await
+                {
+                    ids.extend(
+                        trace_ids_in(&answer)
+                            .into_iter()
+                            .filter(|id| seen.insert(id.clone())),
+                    );
+                }
             }
         }
+        if ids.len() > from_file {
+            if !id_source.is_empty() {
+                id_source.push_str(" + ");
+            }
+            id_source.push_str("searches");
+        }
+    }
+    if id_source.is_empty() {
+        id_source.push_str("nowhere");
     }
 
     let mut jobs: Vec<Job> = Vec::new();

@@ -152,3 +152,26 @@ async fn a_dead_endpoint_ends_the_run() {
     assert_eq!(summary.spans_accepted, 0);
     assert!(summary.retryable > 0 || summary.requests_failed > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_cap_paces_sending() {
+    let s = sink::start(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+        0,
+    )
+    .await
+    .unwrap();
+    let mut a = args(Protocol::OtlpHttp, endpoint(Protocol::OtlpHttp, &s), 6_000);
+    a.rate = Some(10_000.0);
+    a.batch_spans = 500;
+    let summary = send::run(a).await.unwrap();
+    assert_eq!(summary.spans_accepted, 6_000);
+    // The last batch may start at 5500/10000 s; sending all at once takes ~10 ms.
+    assert!(summary.seconds >= 0.5, "{} s", summary.seconds);
+    assert!(
+        summary.spans_per_sec <= 12_000.0,
+        "{}",
+        summary.spans_per_sec
+    );
+}
