@@ -1,0 +1,270 @@
+//! The one path from any receiver into the pipeline.
+//!
+//! In: a decoder closure (or an already decoded batch) from a receiver. Out:
+//! [`Accepted`] (how many spans were stored and rejected) or an
+//! [`IngestError`], plus the receiver metrics of the request and its spans.
+//!
+//! Steps, the same for every protocol: decode, drop invalid spans, prepare
+//! the storage batch (all CPU work, on the blocking pool so async workers stay
+//! responsive), count, submit to the bounded pipeline. Each receiver's
+//! `reply.rs` maps the result to its protocol; the status codes come from
+//! the one table in [`IngestError::http_status`] and [`IngestError::grpc_code`].
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use http::StatusCode;
+use spoor_proto::model::TracesData;
+use spoor_proto::validate::{drop_invalid_spans, Rejections};
+use spoor_storage::{prepare_batch, PreparedBatch};
+
+use crate::metrics::{self, outcome, reason};
+use crate::pipeline::{Pipeline, SubmitError};
+use crate::receivers::Receiver;
+
+/// The spans of a request that was accepted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Accepted {
+    /// Spans stored.
+    pub stored: usize,
+    /// Spans dropped as invalid.
+    pub rejected: usize,
+    /// Why spans were dropped, for the client (OTLP partial success).
+    pub rejection_message: Option<String>,
+}
+
+/// Why a request was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IngestError {
+    /// The request's content type is not one the receiver decodes.
+    #[error("unsupported media type {content_type:?}, supported: [{supported}]")]
+    UnsupportedMediaType {
+        content_type: String,
+        supported: &'static str,
+    },
+    /// The request's content encoding is not one the receiver decompresses.
+    #[error(
+        "unsupported content encoding {encoding:?}, supported: [gzip, deflate, zlib, identity]"
+    )]
+    UnsupportedEncoding { encoding: String },
+    /// The body, compressed or decompressed, is over the limit.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    /// The body could not be decompressed or decoded.
+    #[error("{0}")]
+    Malformed(String),
+    /// The pipeline did not store the batch.
+    #[error(transparent)]
+    Submit(#[from] SubmitError),
+    /// A decoder failed in a way it should not (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl IngestError {
+    /// HTTP status of the error (the one table both HTTP receivers use).
+    pub(crate) fn http_status(&self) -> StatusCode {
+        match self {
+            IngestError::UnsupportedMediaType { .. } | IngestError::UnsupportedEncoding { .. } => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            IngestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            IngestError::Malformed(_) => StatusCode::BAD_REQUEST,
+            IngestError::Submit(SubmitError::Overloaded) => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::Submit(SubmitError::Storage(_) | SubmitError::ShuttingDown) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            IngestError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// gRPC status code of the error (the same table for gRPC).
+    pub(crate) fn grpc_code(&self) -> tonic::Code {
+        match self {
+            IngestError::UnsupportedMediaType { .. } | IngestError::UnsupportedEncoding { .. } => {
+                tonic::Code::Unimplemented
+            }
+            IngestError::TooLarge { .. } => tonic::Code::ResourceExhausted,
+            IngestError::Malformed(_) => tonic::Code::InvalidArgument,
+            IngestError::Submit(SubmitError::Overloaded) => tonic::Code::ResourceExhausted,
+            IngestError::Submit(SubmitError::Storage(_) | SubmitError::ShuttingDown) => {
+                tonic::Code::Unavailable
+            }
+            IngestError::Internal(_) => tonic::Code::Internal,
+        }
+    }
+
+    /// Whether the client should retry after a pause (and gets a retry hint).
+    pub(crate) fn is_retryable(&self) -> bool {
+        matches!(self, IngestError::Submit(_))
+    }
+
+    fn outcome(&self) -> &'static str {
+        match self {
+            IngestError::UnsupportedMediaType { .. } | IngestError::UnsupportedEncoding { .. } => {
+                outcome::UNSUPPORTED
+            }
+            IngestError::TooLarge { .. } => outcome::TOO_LARGE,
+            IngestError::Malformed(_) => outcome::INVALID,
+            IngestError::Submit(SubmitError::Overloaded) => outcome::OVERLOADED,
+            IngestError::Submit(SubmitError::Storage(_) | SubmitError::ShuttingDown) => {
+                outcome::UNAVAILABLE
+            }
+            IngestError::Internal(_) => outcome::INTERNAL,
+        }
+    }
+}
+
+/// A receiver's way into the pipeline.
+#[derive(Clone)]
+pub(crate) struct Ingest {
+    pipeline: Pipeline,
+    receiver: Receiver,
+    retry_after: Duration,
+}
+
+/// A batch after the CPU stage, ready to submit.
+struct Prepared {
+    batch: PreparedBatch,
+    received: usize,
+    rejections: Rejections,
+}
+
+impl Ingest {
+    pub(crate) fn new(pipeline: Pipeline, receiver: Receiver, retry_after: Duration) -> Ingest {
+        Ingest {
+            pipeline,
+            receiver,
+            retry_after,
+        }
+    }
+
+    /// The retry hint for errors that are worth retrying.
+    pub(crate) fn retry_after(&self) -> Duration {
+        self.retry_after
+    }
+
+    /// Runs a whole request, timing it and counting its outcome.
+    pub(crate) async fn observe(
+        &self,
+        request: impl Future<Output = Result<Accepted, IngestError>>,
+    ) -> Result<Accepted, IngestError> {
+        let started = Instant::now();
+        let result = request.await;
+        let request_outcome = match &result {
+            Ok(accepted) if accepted.rejected > 0 => outcome::PARTIAL,
+            Ok(_) => outcome::ACCEPTED,
+            Err(error) => error.outcome(),
+        };
+        metrics::request_finished(self.receiver, request_outcome, started.elapsed());
+        result
+    }
+
+    /// Decodes with `decode` on the blocking pool, then validates, prepares
+    /// and submits the batch.
+    pub(crate) async fn decode_and_submit<D>(&self, decode: D) -> Result<Accepted, IngestError>
+    where
+        D: FnOnce() -> Result<TracesData, IngestError> + Send + 'static,
+    {
+        let prepared = tokio::task::spawn_blocking(move || decode().map(prepare))
+            .await
+            .map_err(|join_error| {
+                IngestError::Internal(format!("decoding the request failed: {join_error}"))
+            })??;
+        self.submit(prepared).await
+    }
+
+    /// Validates, prepares (on the blocking pool) and submits a decoded batch.
+    pub(crate) async fn submit_decoded(&self, data: TracesData) -> Result<Accepted, IngestError> {
+        let prepared = tokio::task::spawn_blocking(move || prepare(data))
+            .await
+            .map_err(|join_error| {
+                IngestError::Internal(format!("preparing the batch failed: {join_error}"))
+            })?;
+        self.submit(prepared).await
+    }
+
+    async fn submit(&self, prepared: Prepared) -> Result<Accepted, IngestError> {
+        let Prepared {
+            batch,
+            received,
+            rejections,
+        } = prepared;
+        let rejected = rejections.rejected.min(received);
+        let to_store = received - rejected;
+        metrics::spans_received(self.receiver, received);
+        metrics::spans_rejected(self.receiver, reason::INVALID, rejected);
+        let rejection_message =
+            (rejected > 0).then(|| rejection_message(rejected, rejections.first_error));
+        if to_store > 0 {
+            if let Err(error) = self.pipeline.submit(self.receiver, batch).await {
+                let rejection_reason = match error {
+                    SubmitError::Overloaded => reason::OVERLOADED,
+                    SubmitError::Storage(_) => reason::STORAGE_ERROR,
+                    SubmitError::ShuttingDown => reason::SHUTTING_DOWN,
+                };
+                metrics::spans_rejected(self.receiver, rejection_reason, to_store);
+                return Err(error.into());
+            }
+        }
+        metrics::spans_accepted(self.receiver, to_store);
+        Ok(Accepted {
+            stored: to_store,
+            rejected,
+            rejection_message,
+        })
+    }
+}
+
+/// The CPU stage: validation and the storage encoding.
+fn prepare(mut data: TracesData) -> Prepared {
+    let received = data.span_count();
+    let rejections = drop_invalid_spans(&mut data);
+    let batch = prepare_batch(data);
+    Prepared {
+        batch,
+        received,
+        rejections,
+    }
+}
+
+fn rejection_message(rejected: usize, first_error: Option<String>) -> String {
+    let spans = if rejected == 1 { "span" } else { "spans" };
+    match first_error {
+        Some(first) => format!("{rejected} {spans} rejected, first: {first}"),
+        None => format!("{rejected} {spans} rejected"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_message_counts_and_names_the_first_problem() {
+        assert_eq!(
+            rejection_message(2, Some("trace_id must be 16 bytes, got 15".to_string())),
+            "2 spans rejected, first: trace_id must be 16 bytes, got 15"
+        );
+        assert_eq!(rejection_message(1, None), "1 span rejected");
+    }
+
+    #[test]
+    fn error_table_maps_back_off_to_retryable_codes() {
+        let overloaded = IngestError::Submit(SubmitError::Overloaded);
+        assert_eq!(overloaded.http_status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(overloaded.grpc_code(), tonic::Code::ResourceExhausted);
+        assert!(overloaded.is_retryable());
+        let stopping = IngestError::Submit(SubmitError::ShuttingDown);
+        assert_eq!(stopping.http_status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(stopping.grpc_code(), tonic::Code::Unavailable);
+        assert!(stopping.is_retryable());
+        let too_large = IngestError::TooLarge { limit: 10 };
+        assert_eq!(too_large.http_status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert!(!too_large.is_retryable());
+        assert_eq!(
+            IngestError::Malformed("x".into()).http_status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}

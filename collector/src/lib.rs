@@ -1,0 +1,48 @@
+//! Spoor's collector: the receivers that accept spans over the network and the
+//! bounded pipeline that hands them to storage.
+//!
+//! In: requests in the OTLP (gRPC and HTTP) and Zipkin v2 (HTTP) protocols.
+//! Out: [`spoor_storage::PreparedBatch`]es written through
+//! [`spoor_storage::Store::write_batches`], and each protocol's answer to its
+//! client: success, partial success, a clear error naming what is wrong, or
+//! the protocol's own "slow down" when the pipeline is full.
+//!
+//! The path of a request: a receiver (one folder per protocol under
+//! [`receivers`]) reads and decodes its wire format straight into the
+//! canonical model, then takes the one path into the pipeline (`ingest`):
+//! drop invalid spans, count, prepare the storage batch on the receiving
+//! side, submit to the [`Pipeline`]. The pipeline is a bounded queue feeding a
+//! single writer thread that commits several queued batches per storage write
+//! (group commit) and answers every submitter once its batch is durable. A
+//! full queue answers [`SubmitError::Overloaded`] at once; each receiver's
+//! `reply` module turns that into HTTP 429 / gRPC `RESOURCE_EXHAUSTED` with a
+//! retry hint.
+//!
+//! Entry points: [`Pipeline::start`], [`otlp_grpc_service`],
+//! [`otlp_http_router`], [`zipkin_router`], or all receivers at once through
+//! [`receivers::all`]. The binary binds the sockets and serves what these
+//! return. Settings live in [`CollectorConfig`]; metric names in [`metrics`].
+//!
+//! Boundaries: this crate never talks to RocksDB (only to
+//! [`spoor_storage::Store`]), never knows protobuf field numbers (decoders
+//! live in `spoor-proto`), and never imports the query side.
+
+mod body;
+pub mod config;
+mod ingest;
+pub mod metrics;
+pub mod pipeline;
+pub mod receivers;
+mod rpc_status;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tidy_tests;
+
+pub use config::CollectorConfig;
+pub use pipeline::{Pipeline, SubmitError};
+pub use receivers::otlp_grpc::{otlp_grpc_service, OtlpGrpcService};
+pub use receivers::otlp_http::otlp_http_router;
+pub use receivers::zipkin_http::zipkin_router;
+pub use receivers::Receiver;

@@ -1,0 +1,242 @@
+//! The bounded ingest pipeline: a queue in front of one storage writer thread.
+//!
+//! In: [`PreparedBatch`]es from receivers through [`Pipeline::submit`]. Out:
+//! group-committed calls of [`Store::write_batches`] on a dedicated thread,
+//! and for each submitter the result of the write that held its batch.
+//!
+//! Bounds: the queue holds at most `pipeline.queue_capacity` batches; a
+//! submit that finds it full fails with [`SubmitError::Overloaded`] at once
+//! and never waits. The writer takes up to `pipeline.max_batches_per_write`
+//! queued batches per storage write, so under load one write (one WAL sync)
+//! serves many requests. Shutdown stops accepting, lets the writer drain what
+//! is queued, and joins it.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use spoor_storage::{PreparedBatch, StorageError, Store};
+use tokio::sync::oneshot;
+
+use crate::config::CollectorConfig;
+use crate::metrics;
+use crate::receivers::Receiver;
+
+#[cfg(test)]
+mod tests;
+
+/// Why a batch was not stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The queue is full; the client should retry later.
+    #[error("ingest queue is full, retry later")]
+    Overloaded,
+    /// The storage write that held the batch failed.
+    #[error("storage write failed: {0}")]
+    Storage(String),
+    /// The pipeline no longer accepts batches.
+    #[error("collector is shutting down")]
+    ShuttingDown,
+}
+
+impl From<StorageError> for SubmitError {
+    fn from(error: StorageError) -> Self {
+        match error {
+            StorageError::ShuttingDown => SubmitError::ShuttingDown,
+            other => SubmitError::Storage(other.to_string()),
+        }
+    }
+}
+
+/// One queued batch and the way back to its submitter.
+struct Job {
+    batch: PreparedBatch,
+    reply: oneshot::Sender<Result<(), SubmitError>>,
+}
+
+/// Handle to the pipeline; cheap to clone, all clones share one queue.
+#[derive(Clone)]
+pub struct Pipeline {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    /// `None` once shutdown has begun.
+    sender: RwLock<Option<SyncSender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    counts: Arc<Counts>,
+    capacity: usize,
+}
+
+/// Counts shared by submitters and the writer.
+#[derive(Default)]
+struct Counts {
+    /// Batches queued and not yet taken by the writer.
+    depth: AtomicUsize,
+    /// Storage writes done (one per group commit).
+    writes: AtomicU64,
+}
+
+impl Pipeline {
+    /// Starts the writer thread. `config` is expected to be validated.
+    pub fn start(store: Arc<Store>, config: &CollectorConfig) -> Pipeline {
+        let capacity = config.pipeline.queue_capacity.max(1);
+        let max_per_write = config.pipeline.max_batches_per_write.max(1);
+        let (sender, jobs) = mpsc::sync_channel(capacity);
+        let counts = Arc::new(Counts::default());
+        let writer_counts = Arc::clone(&counts);
+        let writer = std::thread::Builder::new()
+            .name("spoor-writer".to_string())
+            .spawn(move || run_writer(&store, &jobs, &writer_counts, max_per_write))
+            .expect("spawning the storage writer thread");
+        metrics::queue_capacity(capacity);
+        metrics::queue_depth(0);
+        Pipeline {
+            shared: Arc::new(Shared {
+                sender: RwLock::new(Some(sender)),
+                writer: Mutex::new(Some(writer)),
+                counts,
+                capacity,
+            }),
+        }
+    }
+
+    /// Queues a batch and waits until it is durably stored.
+    ///
+    /// Fails at once with [`SubmitError::Overloaded`] when the queue is full
+    /// and with [`SubmitError::ShuttingDown`] after [`Pipeline::shutdown`].
+    /// If the caller stops waiting, a queued batch is still written.
+    pub async fn submit(
+        &self,
+        receiver: Receiver,
+        batch: PreparedBatch,
+    ) -> Result<(), SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.enqueue(Job { batch, reply }).inspect_err(|error| {
+            tracing::debug!(receiver = receiver.label(), %error, "batch not queued");
+        })?;
+        // The writer drops the reply only when it dies mid-write.
+        answer.await.unwrap_or_else(|_| {
+            Err(SubmitError::Storage(
+                "the storage writer stopped".to_string(),
+            ))
+        })
+    }
+
+    fn enqueue(&self, job: Job) -> Result<(), SubmitError> {
+        let sender = self
+            .shared
+            .sender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(sender) = sender.as_ref() else {
+            return Err(SubmitError::ShuttingDown);
+        };
+        // Count before sending so the writer's decrement never underflows.
+        let depth = self.shared.counts.depth.fetch_add(1, Ordering::SeqCst) + 1;
+        match sender.try_send(job) {
+            Ok(()) => {
+                metrics::queue_depth(depth);
+                Ok(())
+            }
+            Err(refused) => {
+                let depth = self.shared.counts.depth.fetch_sub(1, Ordering::SeqCst) - 1;
+                metrics::queue_depth(depth);
+                match refused {
+                    TrySendError::Full(_) => Err(SubmitError::Overloaded),
+                    TrySendError::Disconnected(_) => Err(SubmitError::ShuttingDown),
+                }
+            }
+        }
+    }
+
+    /// Batches waiting for the writer now.
+    pub fn queue_depth(&self) -> usize {
+        self.shared.counts.depth.load(Ordering::SeqCst)
+    }
+
+    /// Storage writes done so far (each one a group commit of queued batches).
+    pub fn storage_writes(&self) -> u64 {
+        self.shared.counts.writes.load(Ordering::SeqCst)
+    }
+
+    /// Batches the queue holds at most.
+    pub fn queue_capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// Stops accepting batches, writes what is queued and joins the writer.
+    /// Blocks the calling thread; idempotent, and any clone may call it.
+    pub fn shutdown_blocking(&self) {
+        let writer = self.close();
+        if let Some(writer) = writer {
+            if writer.join().is_err() {
+                tracing::error!("the storage writer thread panicked");
+            }
+        }
+    }
+
+    /// [`Pipeline::shutdown_blocking`] for async callers: the join runs on the
+    /// blocking pool.
+    pub async fn shutdown(&self) {
+        let writer = self.close();
+        if let Some(writer) = writer {
+            let joined = tokio::task::spawn_blocking(move || writer.join().is_ok()).await;
+            if !matches!(joined, Ok(true)) {
+                tracing::error!("the storage writer thread panicked");
+            }
+        }
+    }
+
+    /// Drops the queue's sender (the writer drains, then exits) and hands out
+    /// the writer's handle once.
+    fn close(&self) -> Option<JoinHandle<()>> {
+        drop(
+            self.shared
+                .sender
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        self.shared
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// The writer thread: waits for a job, takes whatever else is queued up to
+/// `max_per_write`, writes all of it in one call and answers each submitter.
+/// Returns when every sender is gone and the queue is empty.
+fn run_writer(store: &Store, jobs: &mpsc::Receiver<Job>, counts: &Counts, max_per_write: usize) {
+    let mut taken: Vec<Job> = Vec::with_capacity(max_per_write);
+    while let Ok(first) = jobs.recv() {
+        taken.push(first);
+        while taken.len() < max_per_write {
+            match jobs.try_recv() {
+                Ok(job) => taken.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let remaining = counts.depth.fetch_sub(taken.len(), Ordering::SeqCst) - taken.len();
+        metrics::queue_depth(remaining);
+
+        let (batches, replies): (Vec<PreparedBatch>, Vec<_>) =
+            taken.drain(..).map(|job| (job.batch, job.reply)).unzip();
+        let spans: usize = batches.iter().map(PreparedBatch::span_count).sum();
+        let started = Instant::now();
+        let result = store.write_batches(&batches).map_err(SubmitError::from);
+        metrics::write_finished(started.elapsed(), spans);
+        counts.writes.fetch_add(1, Ordering::SeqCst);
+        if let Err(error) = &result {
+            tracing::error!(%error, batches = batches.len(), spans, "storage write failed");
+        }
+        for reply in replies {
+            // A submitter that stopped waiting is fine: its batch was handled.
+            let _ = reply.send(result.clone());
+        }
+    }
+}

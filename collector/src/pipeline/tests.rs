@@ -1,0 +1,137 @@
+//! Pipeline tests against a real store on a temporary directory.
+//!
+//! In: prepared batches submitted concurrently. Out: checks that what is
+//! acknowledged is stored, that a full queue refuses at once, that queued
+//! batches share storage writes, and that shutdown drains then refuses.
+
+use futures::future::join_all;
+use spoor_storage::prepare_batch;
+
+use super::*;
+use crate::testing::{pipeline_with, span, traces};
+
+fn config(queue_capacity: usize, max_batches_per_write: usize) -> CollectorConfig {
+    let mut config = CollectorConfig::default();
+    config.pipeline.queue_capacity = queue_capacity;
+    config.pipeline.max_batches_per_write = max_batches_per_write;
+    config
+}
+
+/// A batch holding `spans` spans of trace `trace`.
+fn batch(trace: u128, spans: u64) -> PreparedBatch {
+    prepare_batch(traces(
+        "svc",
+        (1..=spans).map(|id| span(trace, id, "op")).collect(),
+    ))
+}
+
+#[tokio::test]
+async fn acknowledged_batch_is_stored() {
+    let (store, pipeline) = pipeline_with(&config(4, 4));
+    pipeline
+        .submit(Receiver::OtlpHttp, batch(7, 3))
+        .await
+        .unwrap();
+    assert_eq!(store.span_count(7), 3);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn full_queue_answers_overloaded_at_once_and_every_success_is_stored() {
+    let (store, pipeline) = pipeline_with(&config(1, 1));
+    let submits = (1..=200u128).map(|trace| {
+        let pipeline = pipeline.clone();
+        async move {
+            (
+                trace,
+                pipeline.submit(Receiver::ZipkinHttp, batch(trace, 1)).await,
+            )
+        }
+    });
+    let results = join_all(submits).await;
+    let overloaded = results
+        .iter()
+        .filter(|(_, result)| *result == Err(SubmitError::Overloaded))
+        .count();
+    let stored: Vec<u128> = results
+        .iter()
+        .filter(|(_, result)| result.is_ok())
+        .map(|(trace, _)| *trace)
+        .collect();
+    assert!(
+        overloaded > 0,
+        "a queue of 1 should refuse some of 200 concurrent submits"
+    );
+    assert!(!stored.is_empty());
+    assert_eq!(
+        overloaded + stored.len(),
+        results.len(),
+        "only Ok or Overloaded expected"
+    );
+    for trace in stored {
+        assert_eq!(
+            store.span_count(trace),
+            1,
+            "acknowledged trace {trace} is missing"
+        );
+    }
+    assert_eq!(pipeline.queue_depth(), 0);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn queued_batches_share_storage_writes() {
+    let (store, pipeline) = pipeline_with(&config(64, 16));
+    let submits = (1..=48u128).map(|trace| {
+        let pipeline = pipeline.clone();
+        async move { pipeline.submit(Receiver::OtlpGrpc, batch(trace, 2)).await }
+    });
+    for result in join_all(submits).await {
+        result.unwrap();
+    }
+    assert!(
+        pipeline.storage_writes() < 48,
+        "expected group commits, got {} writes",
+        pipeline.storage_writes()
+    );
+    assert_eq!(store.span_count(48), 2);
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_the_queue_then_refuses() {
+    let (store, pipeline) = pipeline_with(&config(64, 4));
+    let queued: Vec<_> = (1..=20u128)
+        .map(|trace| {
+            let pipeline = pipeline.clone();
+            tokio::spawn(async move { pipeline.submit(Receiver::OtlpHttp, batch(trace, 1)).await })
+        })
+        .collect();
+    // Let the submits reach the queue, then shut down while they wait.
+    tokio::task::yield_now().await;
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    pipeline.shutdown().await;
+    for (index, handle) in queued.into_iter().enumerate() {
+        match handle.await.unwrap() {
+            Ok(()) => assert_eq!(store.span_count(index as u128 + 1), 1),
+            Err(error) => assert_eq!(error, SubmitError::ShuttingDown),
+        }
+    }
+    assert_eq!(
+        pipeline.submit(Receiver::OtlpHttp, batch(99, 1)).await,
+        Err(SubmitError::ShuttingDown)
+    );
+    // A second shutdown is harmless.
+    pipeline.shutdown_blocking();
+}
+
+#[tokio::test]
+async fn storage_shutting_down_is_reported_as_shutting_down() {
+    let (store, pipeline) = pipeline_with(&config(4, 4));
+    store.store.shutdown().unwrap();
+    assert_eq!(
+        pipeline.submit(Receiver::OtlpHttp, batch(1, 1)).await,
+        Err(SubmitError::ShuttingDown)
+    );
+    pipeline.shutdown().await;
+}

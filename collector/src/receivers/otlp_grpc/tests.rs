@@ -1,0 +1,249 @@
+//! OTLP/gRPC receiver tests: a real tonic server on a loopback port, a tonic
+//! client, a real store; every scenario checked for span accounting.
+//!
+//! In: export requests, good, partly bad, oversize, and in overload. Out:
+//! checks of responses, status codes and retry hints, and of the store.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::future::join_all;
+use spoor_proto::otlp::trace_service_client::TraceServiceClient;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Channel, Server};
+use tonic_types::StatusExt;
+
+use super::*;
+use crate::metrics::{outcome, reason};
+use crate::testing::{pipeline_with, run_counted, span, traces};
+
+/// Serves the receiver on a free loopback port and returns a channel to it.
+async fn serve_channel(pipeline: Pipeline, config: &CollectorConfig) -> Channel {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address: SocketAddr = listener.local_addr().unwrap();
+    let service = otlp_grpc_service(pipeline, config);
+    tokio::spawn(
+        Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpIncoming::from(listener)),
+    );
+    Channel::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// Serves the receiver and returns a connected OTLP client.
+async fn serve(pipeline: Pipeline, config: &CollectorConfig) -> TraceServiceClient<Channel> {
+    TraceServiceClient::new(serve_channel(pipeline, config).await)
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20)
+}
+
+/// A message that puts a number where OTLP has `resource_spans` (field 1,
+/// a length-delimited message), so the server cannot decode it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotAnExportRequest {
+    #[prost(uint64, tag = "1")]
+    resource_spans: u64,
+}
+
+fn request(trace: u128, spans: u64) -> ExportTraceServiceRequest {
+    let data = traces(
+        "checkout",
+        (1..=spans).map(|id| span(trace, id, "GET /cart")).collect(),
+    );
+    ExportTraceServiceRequest {
+        resource_spans: data.resource_spans,
+    }
+}
+
+#[test]
+fn export_is_stored_and_answered_without_partial_success() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        let (store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let mut client = serve(pipeline, &CollectorConfig::default()).await;
+        let response = client.export(request(31, 4)).await.unwrap().into_inner();
+        assert_eq!(response.partial_success, None);
+        assert_eq!(store.span_count(31), 4);
+    });
+    assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::ACCEPTED), 1);
+    assert_eq!(counters.accepted(Receiver::OtlpGrpc), 4);
+}
+
+#[test]
+fn gzip_compressed_export_is_accepted() {
+    run_counted(Receiver::OtlpGrpc, || async {
+        let (store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let client = serve(pipeline, &CollectorConfig::default()).await;
+        let mut client = client
+            .send_compressed(CompressionEncoding::Gzip)
+            .accept_compressed(CompressionEncoding::Gzip);
+        client.export(request(32, 2)).await.unwrap();
+        assert_eq!(store.span_count(32), 2);
+    });
+}
+
+#[test]
+fn empty_export_succeeds() {
+    run_counted(Receiver::OtlpGrpc, || async {
+        let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let mut client = serve(pipeline, &CollectorConfig::default()).await;
+        let response = client
+            .export(ExportTraceServiceRequest::default())
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(response.partial_success, None);
+    });
+}
+
+#[test]
+fn invalid_id_lengths_give_partial_success_and_keep_the_rest() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        let (store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let mut client = serve(pipeline, &CollectorConfig::default()).await;
+        let mut bad_span_id = span(33, 1, "bad");
+        bad_span_id.span_id = vec![9u8; 7].into();
+        let mut short_trace_id = span(33, 2, "bad");
+        short_trace_id.trace_id = vec![1u8; 15].into();
+        let data = traces(
+            "checkout",
+            vec![bad_span_id, short_trace_id, span(33, 3, "good")],
+        );
+        let response = client
+            .export(ExportTraceServiceRequest {
+                resource_spans: data.resource_spans,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let partial = response.partial_success.expect("partial success");
+        assert_eq!(partial.rejected_spans, 2);
+        assert!(
+            partial.error_message.starts_with("2 spans rejected"),
+            "{}",
+            partial.error_message
+        );
+        assert_eq!(store.span_count(33), 1);
+    });
+    assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::PARTIAL), 1);
+    assert_eq!(counters.rejected(Receiver::OtlpGrpc, reason::INVALID), 2);
+}
+
+#[test]
+fn oversize_message_is_resource_exhausted_without_retry_info() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        let mut config = CollectorConfig::default();
+        config.otlp_grpc.max_message_bytes = 4096;
+        let (_store, pipeline) = pipeline_with(&config);
+        let mut client = serve(pipeline, &config).await;
+        let status = client.export(request(34, 200)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(status.get_details_retry_info().is_none());
+    });
+    assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::TOO_LARGE), 1);
+}
+
+#[test]
+fn overload_is_resource_exhausted_with_retry_info_and_every_success_is_stored() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        let mut config = CollectorConfig::default();
+        config.pipeline.queue_capacity = 1;
+        config.pipeline.max_batches_per_write = 1;
+        config.retry_after_seconds = 5;
+        let (store, pipeline) = pipeline_with(&config);
+        let client = serve(pipeline, &config).await;
+        let exports = (1..=64u128).map(|trace| {
+            let mut client = client.clone();
+            async move { (trace, client.export(request(trace, 50)).await) }
+        });
+        let mut throttled = 0;
+        for (trace, result) in join_all(exports).await {
+            match result {
+                Ok(_) => assert_eq!(
+                    store.span_count(trace),
+                    50,
+                    "acknowledged trace {trace} is missing"
+                ),
+                Err(status) => {
+                    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+                    let retry = status.get_details_retry_info().expect("retry info");
+                    assert_eq!(retry.retry_delay, Some(Duration::from_secs(5)));
+                    throttled += 1;
+                }
+            }
+        }
+        assert!(
+            throttled > 0 && throttled < 64,
+            "a queue of 1 should throttle some of 64 concurrent exports"
+        );
+    });
+    assert!(counters.rejected(Receiver::OtlpGrpc, reason::OVERLOADED) > 0);
+}
+
+#[test]
+fn shutting_down_is_unavailable_with_retry_info() {
+    run_counted(Receiver::OtlpGrpc, || async {
+        let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let mut client = serve(pipeline.clone(), &CollectorConfig::default()).await;
+        pipeline.shutdown().await;
+        let status = client.export(request(35, 1)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.get_details_retry_info().is_some());
+    });
+}
+
+#[test]
+fn undecodable_message_is_invalid_argument() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let channel = serve_channel(pipeline, &CollectorConfig::default()).await;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        let codec =
+            tonic_prost::ProstCodec::<NotAnExportRequest, ExportTraceServiceResponse>::default();
+        let request = tonic::Request::new(NotAnExportRequest { resource_spans: 7 });
+        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    });
+    assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::INVALID), 1);
+}
+
+#[test]
+fn rewrite_touches_only_the_refusals_tonic_makes() {
+    let mut oversize = http::HeaderMap::new();
+    oversize.insert(GRPC_STATUS, HeaderValue::from_static("11"));
+    oversize.insert(
+        GRPC_MESSAGE,
+        HeaderValue::from_static("Error,%20decoded%20message%20length%20too%20large"),
+    );
+    assert_eq!(
+        rewrite_tonic_refusal(&mut oversize),
+        Some(outcome::TOO_LARGE)
+    );
+    assert_eq!(oversize[GRPC_STATUS], "8");
+    let mut undecodable = http::HeaderMap::new();
+    undecodable.insert(GRPC_STATUS, HeaderValue::from_static("13"));
+    undecodable.insert(
+        GRPC_MESSAGE,
+        HeaderValue::from_static("failed%20to%20decode%20Protobuf%20message:%20x"),
+    );
+    assert_eq!(
+        rewrite_tonic_refusal(&mut undecodable),
+        Some(outcome::INVALID)
+    );
+    assert_eq!(undecodable[GRPC_STATUS], "3");
+    let mut ours = http::HeaderMap::new();
+    ours.insert(GRPC_STATUS, HeaderValue::from_static("13"));
+    ours.insert(
+        GRPC_MESSAGE,
+        HeaderValue::from_static("internal%20error:%20x"),
+    );
+    assert_eq!(rewrite_tonic_refusal(&mut ours), None);
+    assert_eq!(ours[GRPC_STATUS], "13");
+}
