@@ -10,6 +10,7 @@
 
 mod admin;
 mod config;
+mod http_metrics;
 mod serve;
 
 use clap::{Parser, Subcommand};

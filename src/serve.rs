@@ -86,7 +86,8 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
     servers.push(http(otlp_http, spoor_collector::otlp_http_router(pipeline.clone(), &config.collector), stop_rx.clone(), "OTLP HTTP"));
     servers.push(http(zipkin, spoor_collector::zipkin_router(pipeline.clone(), &config.collector), stop_rx.clone(), "Zipkin"));
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
-        .merge(ui_router(config.query.http.normalized_base_path()));
+        .merge(ui_router(config.query.http.normalized_base_path()))
+        .route_layer(axum::middleware::from_fn(crate::http_metrics::record));
     servers.push(http(query_http, query_router, stop_rx.clone(), "query"));
     let admin_state = AdminState {
         ready: ready.clone(),

@@ -35,3 +35,26 @@ fn every_rust_file_starts_with_a_module_doc() {
         .collect();
     assert!(missing.is_empty(), "files without a leading //! doc: {missing:?}");
 }
+
+/// Every `"spoor_…"` metric name in the code is listed in docs/metrics.md.
+#[test]
+fn every_metric_is_documented() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/metrics.md")).expect("docs/metrics.md");
+    let mut files = Vec::new();
+    rust_files(root, &mut files);
+    let mut undocumented = Vec::new();
+    for f in files {
+        if f.components().any(|c| c.as_os_str() == "tests" || c.as_os_str() == "loadgen") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for (i, _) in text.match_indices("\"spoor_") {
+            let name: String = text[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if name.len() > "spoor_".len() && !doc.contains(&format!("`{name}`")) && !undocumented.contains(&name) {
+                undocumented.push(name);
+            }
+        }
+    }
+    assert!(undocumented.is_empty(), "metrics missing from docs/metrics.md: {undocumented:?}");
+}
