@@ -24,6 +24,9 @@ pub enum ApiError {
     /// A path segment that could not be decoded (400).
     #[error("{0}")]
     BadPath(String),
+    /// A request body that could not be read (400).
+    #[error("{0}")]
+    BadBody(String),
     /// `/api/traces/{id}` for a trace the store does not have (404).
     #[error("trace not found")]
     TraceNotFound,
@@ -45,7 +48,9 @@ impl ApiError {
     /// The HTTP status this failure is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadParam(_) | ApiError::BadPath(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadParam(_) | ApiError::BadPath(_) | ApiError::BadBody(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::TraceNotFound | ApiError::UnknownEndpoint => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Storage(_) | ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -23,9 +23,10 @@ use spoor_proto::model::{self, span_kind_from_name, span_kind_name};
 use spoor_storage::Store;
 
 use crate::adjust::{adjust_trace, AdjustOptions};
+use crate::cap::{cap_model_trace, cap_warning};
 use crate::error::ApiError;
 use crate::jaeger_json::{spans_from_model, Envelope, ErrorItem, OperationItem, Trace};
-use crate::params::{parse_trace_id, ParamError, QueryParams, SearchParams};
+use crate::params::{parse_go_int, parse_trace_id, ParamError, QueryParams, SearchParams};
 use crate::settings::QueryHttpSettings;
 
 /// What every handler shares.
@@ -36,7 +37,7 @@ pub(crate) struct AppState {
 }
 
 /// Runs store work (and the CPU work on its result) off the async threads.
-async fn blocking<T, F>(work: F) -> Result<T, ApiError>
+pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
@@ -47,7 +48,7 @@ where
 }
 
 /// Serialises a response body, indented with 4 spaces when asked.
-fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<Bytes, ApiError> {
+pub(crate) fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<Bytes, ApiError> {
     let result = if pretty {
         let mut out = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
@@ -61,7 +62,7 @@ fn to_json<T: Serialize>(value: &T, pretty: bool) -> Result<Bytes, ApiError> {
         .map_err(|e| ApiError::Internal(format!("failed marshalling HTTP response to JSON: {e}")))
 }
 
-fn json_response(body: Bytes) -> Response {
+pub(crate) fn json_response(body: Bytes) -> Response {
     (
         [(CONTENT_TYPE, HeaderValue::from_static("application/json"))],
         body,
@@ -84,17 +85,27 @@ fn catalogue<T: Serialize>(items: Vec<T>, pretty: bool) -> Result<Response, ApiE
 
 /// Converts a stored trace, running the adjusters unless `raw`; `None` when
 /// the trace has no spans.
-fn render_trace(data: &model::TracesData, raw: bool, options: AdjustOptions) -> Option<Trace> {
-    let mut spans = spans_from_model(data);
-    let warnings = if raw {
+/// Cuts the trace to `max_spans` first (0 = no cap), warning when it cuts.
+pub(crate) fn render_trace(
+    mut data: model::TracesData,
+    raw: bool,
+    options: AdjustOptions,
+    max_spans: usize,
+) -> Option<Trace> {
+    let cut = cap_model_trace(&mut data, max_spans);
+    let mut spans = spans_from_model(&data);
+    let mut warnings = if raw {
         Vec::new()
     } else {
         adjust_trace(&mut spans, options)
     };
+    if cut > 0 {
+        warnings.push(cap_warning(cut, max_spans));
+    }
     Trace::assemble(spans, warnings)
 }
 
-fn path_segment(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+pub(crate) fn path_segment(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(segment)| segment)
         .map_err(|rejection| ApiError::BadPath(rejection.body_text()))
 }
@@ -167,6 +178,7 @@ pub(crate) async fn search(
     let request =
         SearchParams::parse(&params, state.settings.search_defaults(), SystemTime::now())?;
     let options = state.settings.adjust_options();
+    let cap = state.settings.max_spans_per_trace;
     let store = state.store.clone();
     let body = blocking(move || match request {
         SearchParams::ByIds { trace_ids, raw } => {
@@ -174,7 +186,7 @@ pub(crate) async fn search(
             let mut errors = Vec::new();
             for id in trace_ids {
                 let found = store.get_trace(id)?;
-                match found.and_then(|trace| render_trace(&trace, raw, options)) {
+                match found.and_then(|trace| render_trace(trace, raw, options, cap)) {
                     Some(trace) => data.push(trace),
                     None => errors.push(trace_not_found_item(id)),
                 }
@@ -194,8 +206,8 @@ pub(crate) async fn search(
         SearchParams::Find { query, raw } => {
             let traces = store.find_traces(&query)?;
             let data: Vec<Trace> = traces
-                .iter()
-                .filter_map(|trace| render_trace(trace, raw, options))
+                .into_iter()
+                .filter_map(|trace| render_trace(trace, raw, options, cap))
                 .collect();
             to_json(&Envelope::data(data), pretty)
         }
@@ -226,11 +238,102 @@ pub(crate) async fn get_trace(
     params.micros("start")?;
     params.micros("end")?;
     let options = state.settings.adjust_options();
+    let cap = state.settings.max_spans_per_trace;
     let store = state.store.clone();
     let body = blocking(move || {
         let stored = store.get_trace(trace_id)?.ok_or(ApiError::TraceNotFound)?;
-        let trace = render_trace(&stored, raw, options).ok_or(ApiError::TraceNotFound)?;
+        let trace = render_trace(stored, raw, options, cap).ok_or(ApiError::TraceNotFound)?;
         to_json(&Envelope::data([trace]), pretty)
+    })
+    .await?;
+    Ok(json_response(body))
+}
+
+/// `GET /api/dependencies?endTs=&lookback=` (ms): the service dependency
+/// links. Spoor derives none yet, so `data` is always `[]`; the parameters
+/// are still validated like Jaeger's.
+pub(crate) async fn dependencies(RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref());
+    for name in ["endTs", "lookback"] {
+        if let Some(value) = params.first(name) {
+            parse_go_int(name, value, 64)?;
+        }
+    }
+    Ok(json_response(to_json(
+        &Envelope::data(Vec::<()>::new()),
+        params.pretty_print(),
+    )?))
+}
+
+/// Splits a batch into one document per trace id (first-appearance order),
+/// keeping each span's resource and scope.
+fn split_by_trace(data: model::TracesData) -> Vec<model::TracesData> {
+    let mut order: Vec<TraceId> = Vec::new();
+    let mut traces: std::collections::HashMap<TraceId, model::TracesData> =
+        std::collections::HashMap::new();
+    for rs in data.resource_spans {
+        for ss in rs.scope_spans {
+            for span in ss.spans {
+                let id = span.trace_id();
+                let trace = traces.entry(id).or_insert_with(|| {
+                    order.push(id);
+                    model::TracesData::default()
+                });
+                let group = trace
+                    .resource_spans
+                    .iter_mut()
+                    .find(|g| g.resource == rs.resource && g.schema_url == rs.schema_url);
+                let group = match group {
+                    Some(group) => group,
+                    None => {
+                        trace.resource_spans.push(model::ResourceSpans {
+                            resource: rs.resource.clone(),
+                            scope_spans: Vec::new(),
+                            schema_url: rs.schema_url.clone(),
+                        });
+                        trace.resource_spans.last_mut().expect("just pushed")
+                    }
+                };
+                match group
+                    .scope_spans
+                    .iter_mut()
+                    .find(|g| g.scope == ss.scope && g.schema_url == ss.schema_url)
+                {
+                    Some(scope) => scope.spans.push(span),
+                    None => group.scope_spans.push(model::ScopeSpans {
+                        scope: ss.scope.clone(),
+                        spans: vec![span],
+                        schema_url: ss.schema_url.clone(),
+                    }),
+                }
+            }
+        }
+    }
+    order
+        .into_iter()
+        .filter_map(|id| traces.remove(&id))
+        .collect()
+}
+
+/// `POST /api/transform`: an OTLP/JSON document in, its traces in the Jaeger
+/// UI model out (the UI's "upload OTLP file" feature). Bad JSON → 400.
+pub(crate) async fn transform(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let params = QueryParams::parse(query.as_deref());
+    let pretty = params.pretty_print();
+    let options = state.settings.adjust_options();
+    let cap = state.settings.max_spans_per_trace;
+    let body = blocking(move || {
+        let data = spoor_proto::otlp_json::decode_traces(&body)
+            .map_err(|e| ApiError::BadBody(format!("cannot parse OTLP/JSON: {e}")))?;
+        let traces: Vec<Trace> = split_by_trace(data)
+            .into_iter()
+            .filter_map(|trace| render_trace(trace, false, options, cap))
+            .collect();
+        to_json(&Envelope::data(traces), pretty)
     })
     .await?;
     Ok(json_response(body))
@@ -276,9 +379,10 @@ mod tests {
     #[test]
     fn an_empty_stored_trace_renders_as_nothing() {
         assert!(render_trace(
-            &model::TracesData::default(),
+            model::TracesData::default(),
             false,
-            AdjustOptions::default()
+            AdjustOptions::default(),
+            0
         )
         .is_none());
     }
@@ -302,12 +406,12 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let raw = render_trace(&data, true, AdjustOptions::default()).unwrap();
+        let raw = render_trace(data.clone(), true, AdjustOptions::default(), 0).unwrap();
         assert!(raw
             .spans
             .iter()
             .all(|s| s.span_id.0 == 0x20 && s.warnings.is_empty()));
-        let adjusted = render_trace(&data, false, AdjustOptions::default()).unwrap();
+        let adjusted = render_trace(data, false, AdjustOptions::default(), 0).unwrap();
         assert_eq!(adjusted.spans[1].span_id.0, 1);
     }
 }

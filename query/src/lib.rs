@@ -20,18 +20,24 @@
 
 use std::sync::Arc;
 
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{middleware, Router};
 use spoor_storage::Store;
 
 pub mod adjust;
+mod api_v3;
+pub mod cap;
 pub mod duration;
 mod error;
 mod handlers;
 pub mod jaeger_json;
 pub mod params;
+pub mod rfc3339;
+mod search;
 mod settings;
+pub mod summary;
 
+pub use api_v3::V3Error;
 pub use error::ApiError;
 pub use settings::QueryHttpSettings;
 
@@ -58,6 +64,14 @@ pub fn jaeger_http_router(store: Arc<Store>, settings: QueryHttpSettings) -> Rou
         .route("/api/operations", get(handlers::operations))
         .route("/api/traces", get(handlers::search))
         .route("/api/traces/{trace_id}", get(handlers::get_trace))
+        .route("/api/dependencies", get(handlers::dependencies))
+        .route("/api/transform", post(handlers::transform))
+        .route("/api/v3/services", get(api_v3::services))
+        .route("/api/v3/operations", get(api_v3::operations))
+        .route("/api/v3/traces", get(api_v3::find_traces))
+        .route("/api/v3/traces/{trace_id}", get(api_v3::get_trace))
+        .route("/api/v3/trace-summaries", get(api_v3::trace_summaries))
+        .route("/api/v3/dependencies", get(api_v3::dependencies))
         .route("/api/{*rest}", any(handlers::unknown_api_path))
         .layer(middleware::map_response(handlers::json_method_not_allowed))
         .with_state(state);

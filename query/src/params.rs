@@ -244,7 +244,7 @@ fn micros_to_bound(micros: i64) -> Option<u64> {
 }
 
 /// Go's `strconv.ParseInt(value, 10, bits)` with Jaeger's error wrapping.
-fn parse_go_int(name: &'static str, value: &str, bits: u32) -> Result<i64, ParamError> {
+pub(crate) fn parse_go_int(name: &'static str, value: &str, bits: u32) -> Result<i64, ParamError> {
     let fail = |why: &str| ParamError::Unparsable {
         name,
         detail: format!("strconv.ParseInt: parsing {}: {why}", go_quote(value)),
@@ -264,7 +264,7 @@ fn parse_go_int(name: &'static str, value: &str, bits: u32) -> Result<i64, Param
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_go_bool(value: &str) -> Option<bool> {
+pub(crate) fn parse_go_bool(value: &str) -> Option<bool> {
     match value {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
@@ -279,7 +279,7 @@ fn go_quote(value: &str) -> String {
 
 /// One `tags=` value: a JSON object of string → string. `null` is an empty
 /// set and a `null` member an empty string (Go's decoder does the same).
-fn parse_json_tags(json: &str) -> Result<BTreeMap<String, String>, ParamError> {
+pub(crate) fn parse_json_tags(json: &str) -> Result<BTreeMap<String, String>, ParamError> {
     use serde_json::Value;
     let malformed = |detail: String| ParamError::MalformedTagsJson(detail);
     let go_kind = |v: &Value| match v {

@@ -31,6 +31,9 @@ pub struct QueryHttpSettings {
     /// default) only reports the corrections it would make.
     #[serde(with = "humantime_serde")]
     pub max_clock_skew_adjustment: Duration,
+    /// Most spans of one trace a query returns (the earliest-starting ones,
+    /// with a warning on the trace when it cuts); 0 = no cap.
+    pub max_spans_per_trace: usize,
 }
 
 impl Default for QueryHttpSettings {
@@ -41,6 +44,7 @@ impl Default for QueryHttpSettings {
             max_search_limit: 10_000,
             default_search_lookback: Duration::from_secs(48 * 3600),
             max_clock_skew_adjustment: Duration::ZERO,
+            max_spans_per_trace: 0,
         }
     }
 }
