@@ -31,7 +31,7 @@ use spoor_storage::StorageError;
 
 use crate::duration::parse_go_duration;
 use crate::error::ApiError;
-use crate::handlers::{blocking, json_response, path_segment, AppState};
+use crate::handlers::{blocking, json_response, path_segment, trace_or_archived, AppState};
 use crate::params::{parse_go_bool, parse_go_int, parse_json_tags, parse_trace_id, QueryParams};
 use crate::rfc3339::parse_rfc3339;
 use crate::search::SearchRequest;
@@ -295,7 +295,7 @@ pub(crate) async fn get_trace(
     let raw = bool_param(&params, &["rawTraces", "raw_traces"])?;
     let store = state.store.clone();
     let cap = state.settings.max_spans_per_trace;
-    let found = blocking(move || Ok(store.get_trace(trace_id)?)).await?;
+    let found = blocking(move || Ok(trace_or_archived(&store, trace_id)?)).await?;
     let Some(mut trace) = found.filter(|t| t.span_count() > 0) else {
         return Err(V3Error::NotFound("trace not found"));
     };

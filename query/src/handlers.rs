@@ -185,7 +185,7 @@ pub(crate) async fn search(
             let mut data = Vec::with_capacity(trace_ids.len());
             let mut errors = Vec::new();
             for id in trace_ids {
-                let found = store.get_trace(id)?;
+                let found = trace_or_archived(&store, id)?;
                 match found.and_then(|trace| render_trace(trace, raw, options, cap)) {
                     Some(trace) => data.push(trace),
                     None => errors.push(trace_not_found_item(id)),
@@ -241,7 +241,7 @@ pub(crate) async fn get_trace(
     let cap = state.settings.max_spans_per_trace;
     let store = state.store.clone();
     let body = blocking(move || {
-        let stored = store.get_trace(trace_id)?.ok_or(ApiError::TraceNotFound)?;
+        let stored = trace_or_archived(&store, trace_id)?.ok_or(ApiError::TraceNotFound)?;
         let trace = render_trace(stored, raw, options, cap).ok_or(ApiError::TraceNotFound)?;
         to_json(&Envelope::data([trace]), pretty)
     })
@@ -337,6 +337,43 @@ pub(crate) async fn transform(
     })
     .await?;
     Ok(json_response(body))
+}
+
+/// A trace from the primary store, else its archived copy.
+pub(crate) fn trace_or_archived(
+    store: &Store,
+    id: TraceId,
+) -> Result<Option<model::TracesData>, spoor_storage::StorageError> {
+    match store.get_trace(id)?.filter(|t| t.span_count() > 0) {
+        Some(trace) => Ok(Some(trace)),
+        None => store.get_archived_trace(id),
+    }
+}
+
+/// `POST /api/archive/{traceID}`: keeps a copy of the trace outside
+/// retention. Success is `{"data":[],…,"errors":[]}`; unknown trace → 404.
+pub(crate) async fn archive(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let trace_id = parse_trace_id(&path_segment(path)?)?;
+    let params = QueryParams::parse(query.as_deref());
+    params.micros("start")?;
+    params.micros("end")?;
+    let store = state.store.clone();
+    let archived = blocking(move || Ok(store.archive_trace(trace_id)?)).await?;
+    if !archived {
+        return Err(ApiError::TraceNotFound);
+    }
+    let envelope = Envelope {
+        data: Vec::<()>::new(),
+        total: 0,
+        limit: 0,
+        offset: 0,
+        errors: Some(Vec::new()),
+    };
+    Ok(json_response(to_json(&envelope, params.pretty_print())?))
 }
 
 /// Any other path under `/api/`: a JSON 404, never the UI's HTML.

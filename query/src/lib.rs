@@ -29,8 +29,10 @@ mod api_v3;
 pub mod cap;
 pub mod duration;
 mod error;
+pub mod grpc;
 mod handlers;
 pub mod jaeger_json;
+pub mod jaeger_proto;
 pub mod params;
 pub mod rfc3339;
 mod search;
@@ -39,6 +41,7 @@ pub mod summary;
 
 pub use api_v3::V3Error;
 pub use error::ApiError;
+pub use grpc::query_grpc_routes;
 pub use settings::QueryHttpSettings;
 
 /// Builds the Jaeger v1 HTTP API under `settings.base_path`.
@@ -65,6 +68,7 @@ pub fn jaeger_http_router(store: Arc<Store>, settings: QueryHttpSettings) -> Rou
         .route("/api/traces", get(handlers::search))
         .route("/api/traces/{trace_id}", get(handlers::get_trace))
         .route("/api/dependencies", get(handlers::dependencies))
+        .route("/api/archive/{trace_id}", post(handlers::archive))
         .route("/api/transform", post(handlers::transform))
         .route("/api/v3/services", get(api_v3::services))
         .route("/api/v3/operations", get(api_v3::operations))

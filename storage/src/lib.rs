@@ -18,6 +18,7 @@
 //! This crate never sees a wire format other than the canonical model, and
 //! knows nothing of receivers or HTTP. Start reading at [`Store`].
 
+mod archive;
 mod bloom;
 mod config;
 mod error;

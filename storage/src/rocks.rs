@@ -41,7 +41,7 @@ use crate::summary::{
     BlockMeta, BlockTraces, OpEntry, SpanSummary, StoredTrace, TraceEntry, WalRecord, WalTrace,
 };
 
-type Db = DBWithThreadMode<MultiThreaded>;
+pub(crate) type Db = DBWithThreadMode<MultiThreaded>;
 
 const WAL_FLOOR_KEY: &[u8] = b"wal_floor";
 
@@ -354,7 +354,12 @@ impl Store {
         Ok(())
     }
 
-    fn cf(&self, name: &str) -> Result<Arc<BoundColumnFamily<'_>>, StorageError> {
+    /// The database, for sibling modules (`archive`).
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn cf(&self, name: &str) -> Result<Arc<BoundColumnFamily<'_>>, StorageError> {
         self.db
             .cf_handle(name)
             .ok_or_else(|| StorageError::Io(format!("column family {name} is missing")))
