@@ -4,6 +4,9 @@
 //! no `protoc` needed). Out: the canonical model ([`model`]), the generated
 //! message and service types of every protocol Spoor speaks ([`otlp`],
 //! [`jaeger`], [`zipkin`]), and id helpers ([`ids`]).
+//! The JSON translations live here too: OTLP/JSON ([`otlp_json`]) and Zipkin
+//! v2 ([`zipkin_v2`]) to and from the model, and the per-span id checks every
+//! receiver applies after decoding ([`validate`]).
 //!
 //! The canonical model is wire-compatible with OTLP: an OTLP
 //! `ExportTraceServiceRequest` decodes straight into [`model::TracesData`].
