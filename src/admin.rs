@@ -43,10 +43,16 @@ pub fn router(state: AdminState) -> Router {
 
 async fn health(State(s): State<AdminState>) -> impl IntoResponse {
     let json = |status: StatusCode, body: serde_json::Value| {
-        (status, [(header::CONTENT_TYPE, "application/json")], body.to_string())
+        (
+            status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
     };
     if s.ready.load(Ordering::SeqCst) {
-        let uptime = humantime::format_duration(std::time::Duration::from_millis(s.started.elapsed().as_millis() as u64));
+        let uptime = humantime::format_duration(std::time::Duration::from_millis(
+            s.started.elapsed().as_millis() as u64,
+        ));
         json(
             StatusCode::OK,
             serde_json::json!({
@@ -65,7 +71,9 @@ async fn health(State(s): State<AdminState>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
     let store = s.store.clone();
-    let stats = tokio::task::spawn_blocking(move || store.stats()).await.unwrap_or_default();
+    let stats = tokio::task::spawn_blocking(move || store.stats())
+        .await
+        .unwrap_or_default();
     metrics::gauge!("spoor_storage_live_traces").set(stats.live_traces as f64);
     metrics::gauge!("spoor_storage_live_bytes").set(stats.live_bytes as f64);
     metrics::gauge!("spoor_storage_partitions").set(stats.partitions as f64);
@@ -75,7 +83,13 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);
     }
     metrics::gauge!("spoor_process_uptime_seconds").set(s.started.elapsed().as_secs_f64());
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], s.metrics.render())
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
 }
 
 async fn version() -> impl IntoResponse {

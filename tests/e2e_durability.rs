@@ -14,16 +14,25 @@ use support::*;
 #[tokio::test]
 async fn spans_survive_a_clean_restart() {
     let mut spoor = Spoor::start();
-    let mut client = TraceServiceClient::connect(spoor.otlp_grpc_url()).await.unwrap();
+    let mut client = TraceServiceClient::connect(spoor.otlp_grpc_url())
+        .await
+        .unwrap();
     let ids: Vec<TraceId> = (0..20).map(|_| random_trace()).collect();
     for id in &ids {
-        client.export(ExportTraceServiceRequest { resource_spans: sample_trace(*id, "restart").resource_spans }).await.unwrap();
+        client
+            .export(ExportTraceServiceRequest {
+                resource_spans: sample_trace(*id, "restart").resource_spans,
+            })
+            .await
+            .unwrap();
     }
     spoor.terminate();
     spoor.restart();
     let http = reqwest::Client::new();
     for id in &ids {
-        let t = fetch_trace(&http, &spoor, *id).await.unwrap_or_else(|| panic!("trace {id} lost"));
+        let t = fetch_trace(&http, &spoor, *id)
+            .await
+            .unwrap_or_else(|| panic!("trace {id} lost"));
         assert_eq!(t["spans"].as_array().unwrap().len(), 2);
     }
 }
@@ -39,12 +48,16 @@ async fn acknowledged_spans_survive_kill_9_during_load() {
         let acked = acked.clone();
         let stop = stop.clone();
         senders.push(tokio::spawn(async move {
-            let Ok(mut client) = TraceServiceClient::connect(url).await else { return };
+            let Ok(mut client) = TraceServiceClient::connect(url).await else {
+                return;
+            };
             let mut sent = 0;
             while !stop.load(Ordering::SeqCst) && sent < 5000 {
                 sent += 1;
                 let id = random_trace();
-                let req = ExportTraceServiceRequest { resource_spans: sample_trace(id, "crash").resource_spans };
+                let req = ExportTraceServiceRequest {
+                    resource_spans: sample_trace(id, "crash").resource_spans,
+                };
                 match client.export(req).await {
                     Ok(_) => acked.lock().unwrap().push(id),
                     Err(_) => return, // the server is gone
@@ -59,7 +72,11 @@ async fn acknowledged_spans_survive_kill_9_during_load() {
         let _ = s.await;
     }
     let acked = acked.lock().unwrap().clone();
-    assert!(acked.len() > 50, "too few acknowledged requests ({}) to mean anything", acked.len());
+    assert!(
+        acked.len() > 50,
+        "too few acknowledged requests ({}) to mean anything",
+        acked.len()
+    );
     spoor.restart();
     let http = reqwest::Client::new();
     let mut missing = Vec::new();
@@ -69,5 +86,11 @@ async fn acknowledged_spans_survive_kill_9_during_load() {
             _ => missing.push(*id),
         }
     }
-    assert!(missing.is_empty(), "{} of {} acknowledged traces lost: {:?}", missing.len(), acked.len(), &missing[..missing.len().min(5)]);
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged traces lost: {:?}",
+        missing.len(),
+        acked.len(),
+        &missing[..missing.len().min(5)]
+    );
 }

@@ -21,15 +21,26 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 async fn otlp_grpc_spans_come_back_with_the_jaeger_model() {
     let spoor = Spoor::start();
     let trace = random_trace();
-    let mut client = TraceServiceClient::connect(spoor.otlp_grpc_url()).await.unwrap();
+    let mut client = TraceServiceClient::connect(spoor.otlp_grpc_url())
+        .await
+        .unwrap();
     let data = sample_trace(trace, "checkout");
-    let resp = client.export(ExportTraceServiceRequest { resource_spans: data.resource_spans }).await.unwrap().into_inner();
+    let resp = client
+        .export(ExportTraceServiceRequest {
+            resource_spans: data.resource_spans,
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(resp.partial_success.is_none_or(|p| p.rejected_spans == 0));
 
     let http = reqwest::Client::new();
     // Searchable within two seconds of the acknowledgement.
     let found: serde_json::Value = eventually(2, || async {
-        let url = format!("{}/api/traces?service=checkout&limit=20&lookback=1h", spoor.query_url());
+        let url = format!(
+            "{}/api/traces?service=checkout&limit=20&lookback=1h",
+            spoor.query_url()
+        );
         let body: serde_json::Value = http.get(url).send().await.ok()?.json().await.ok()?;
         (body["data"].as_array()?.len() == 1).then_some(body)
     })
@@ -39,8 +50,14 @@ async fn otlp_grpc_spans_come_back_with_the_jaeger_model() {
     assert_eq!(t["traceID"], trace.to_jaeger_hex());
     let spans = t["spans"].as_array().unwrap();
     assert_eq!(spans.len(), 2);
-    let parent = spans.iter().find(|s| s["operationName"] == "GET /checkout").unwrap();
-    let child = spans.iter().find(|s| s["operationName"] == "SELECT orders").unwrap();
+    let parent = spans
+        .iter()
+        .find(|s| s["operationName"] == "GET /checkout")
+        .unwrap();
+    let child = spans
+        .iter()
+        .find(|s| s["operationName"] == "SELECT orders")
+        .unwrap();
     assert_eq!(parent["spanID"], "0102030405060708");
     assert_eq!(parent["references"], serde_json::json!([]));
     assert_eq!(child["references"][0]["refType"], "CHILD_OF");
@@ -52,37 +69,65 @@ async fn otlp_grpc_spans_come_back_with_the_jaeger_model() {
     assert_eq!(tag(parent, "cache.hit").unwrap()["value"], false);
     assert_eq!(tag(parent, "payload").unwrap()["type"], "binary");
     assert_eq!(tag(parent, "payload").unwrap()["value"], "3q2+7w==");
-    assert_eq!(tag(parent, "big.counter").unwrap()["value"], "9223372036854775000");
+    assert_eq!(
+        tag(parent, "big.counter").unwrap()["value"],
+        "9223372036854775000"
+    );
     assert_eq!(tag(parent, "span.kind").unwrap()["value"], "server");
     assert_eq!(tag(parent, "otel.scope.name").unwrap()["value"], "e2e.lib");
     assert_eq!(tag(child, "error").unwrap()["value"], true);
-    assert_eq!(tag(child, "otel.status_description").unwrap()["value"], "deadlock");
+    assert_eq!(
+        tag(child, "otel.status_description").unwrap()["value"],
+        "deadlock"
+    );
     assert_eq!(parent["logs"][0]["fields"][0]["key"], "event");
     assert_eq!(parent["logs"][0]["fields"][0]["value"], "cache miss");
     let pid = parent["processID"].as_str().unwrap();
     assert_eq!(t["processes"][pid]["serviceName"], "checkout");
-    assert_eq!(child["processID"], parent["processID"], "identical processes are shared");
+    assert_eq!(
+        child["processID"], parent["processID"],
+        "identical processes are shared"
+    );
 
     // Trace by id in both spellings.
-    let by_id = fetch_trace(&http, &spoor, trace).await.expect("trace by id");
+    let by_id = fetch_trace(&http, &spoor, trace)
+        .await
+        .expect("trace by id");
     assert_eq!(by_id["spans"].as_array().unwrap().len(), 2);
     let upper = trace.to_hex32().to_uppercase();
-    let resp = http.get(format!("{}/api/traces/{upper}", spoor.query_url())).send().await.unwrap();
+    let resp = http
+        .get(format!("{}/api/traces/{upper}", spoor.query_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
 
     // Services and operations with span kinds.
-    let services: serde_json::Value = http.get(format!("{}/api/services", spoor.query_url())).send().await.unwrap().json().await.unwrap();
-    assert_eq!(services["data"], serde_json::json!(["checkout"]));
-    assert_eq!(services["total"], 1);
-    let ops: serde_json::Value = http
-        .get(format!("{}/api/operations?service=checkout&spanKind=client", spoor.query_url()))
+    let services: serde_json::Value = http
+        .get(format!("{}/api/services", spoor.query_url()))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(ops["data"], serde_json::json!([{"name": "SELECT orders", "spanKind": "client"}]));
+    assert_eq!(services["data"], serde_json::json!(["checkout"]));
+    assert_eq!(services["total"], 1);
+    let ops: serde_json::Value = http
+        .get(format!(
+            "{}/api/operations?service=checkout&spanKind=client",
+            spoor.query_url()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ops["data"],
+        serde_json::json!([{"name": "SELECT orders", "spanKind": "client"}])
+    );
 }
 
 #[tokio::test]
@@ -90,7 +135,10 @@ async fn otlp_http_accepts_protobuf_and_json_with_or_without_gzip() {
     let spoor = Spoor::start();
     let http = reqwest::Client::new();
     let proto_trace = random_trace();
-    let body = ExportTraceServiceRequest { resource_spans: sample_trace(proto_trace, "proto-svc").resource_spans }.encode_to_vec();
+    let body = ExportTraceServiceRequest {
+        resource_spans: sample_trace(proto_trace, "proto-svc").resource_spans,
+    }
+    .encode_to_vec();
     let resp = http
         .post(spoor.otlp_http_url())
         .header("content-type", "application/x-protobuf")
@@ -112,16 +160,28 @@ async fn otlp_http_accepts_protobuf_and_json_with_or_without_gzip() {
         now_ns() - 1_000_000_000,
         now_ns()
     );
-    let resp = http.post(spoor.otlp_http_url()).header("content-type", "application/json").body(json).send().await.unwrap();
+    let resp = http
+        .post(spoor.otlp_http_url())
+        .header("content-type", "application/json")
+        .body(json)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
 
     for id in [proto_trace, json_trace] {
         let t = eventually(2, || fetch_trace(&http, &spoor, id)).await;
         assert!(!t["spans"].as_array().unwrap().is_empty());
     }
     let t = fetch_trace(&http, &spoor, json_trace).await.unwrap();
-    assert_eq!(tag(&t["spans"][0], "http.response.status_code").unwrap()["value"], 500);
+    assert_eq!(
+        tag(&t["spans"][0], "http.response.status_code").unwrap()["value"],
+        500
+    );
     assert_eq!(tag(&t["spans"][0], "span.kind").unwrap()["value"], "server");
 }
 
@@ -143,15 +203,33 @@ async fn zipkin_envoy_shared_spans_are_accepted_with_202_and_kept_apart() {
         "tags":{{"http.method":"GET","http.status_code":"200","upstream_cluster":"inbound|5050||"}}}}]"#,
         ts + 500
     );
-    let resp = http.post(format!("{}/api/v2/spans", spoor.zipkin_url())).header("content-type", "application/json").body(body).send().await.unwrap();
+    let resp = http
+        .post(format!("{}/api/v2/spans", spoor.zipkin_url()))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     let status = resp.status();
     assert_eq!(status, 202, "{}", resp.text().await.unwrap());
     let id = spoor_proto::ids::TraceId::parse_hex("463ac35c9f6413ad48485a3953bb6124").unwrap();
     let t = eventually(2, || fetch_trace(&http, &spoor, id)).await;
     let spans = t["spans"].as_array().unwrap();
-    assert_eq!(spans.len(), 2, "client and server sharing an id are two spans");
-    let services: Vec<&str> = t["processes"].as_object().unwrap().values().map(|p| p["serviceName"].as_str().unwrap()).collect();
-    assert!(services.contains(&"frontend.shop") && services.contains(&"checkout.shop"), "{services:?}");
+    assert_eq!(
+        spans.len(),
+        2,
+        "client and server sharing an id are two spans"
+    );
+    let services: Vec<&str> = t["processes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p["serviceName"].as_str().unwrap())
+        .collect();
+    assert!(
+        services.contains(&"frontend.shop") && services.contains(&"checkout.shop"),
+        "{services:?}"
+    );
 }
 
 #[tokio::test]
@@ -159,10 +237,22 @@ async fn bad_input_gets_clear_errors() {
     let spoor = Spoor::start();
     let http = reqwest::Client::new();
     // Unsupported content type.
-    let resp = http.post(spoor.otlp_http_url()).header("content-type", "text/plain").body("x").send().await.unwrap();
+    let resp = http
+        .post(spoor.otlp_http_url())
+        .header("content-type", "text/plain")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 415);
     // Malformed JSON names the problem.
-    let resp = http.post(spoor.otlp_http_url()).header("content-type", "application/json").body("{\"resourceSpans\": [").send().await.unwrap();
+    let resp = http
+        .post(spoor.otlp_http_url())
+        .header("content-type", "application/json")
+        .body("{\"resourceSpans\": [")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     assert!(!resp.text().await.unwrap().is_empty());
     // A gzip bomb that inflates past the limit is refused, not inflated.
@@ -186,19 +276,44 @@ async fn bad_input_gets_clear_errors() {
         now_ns() - 1000,
         now_ns()
     );
-    let resp = http.post(spoor.otlp_http_url()).header("content-type", "application/json").body(json).send().await.unwrap();
+    let resp = http
+        .post(spoor.otlp_http_url())
+        .header("content-type", "application/json")
+        .body(json)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["partialSuccess"]["rejectedSpans"], "1", "{body}");
     eventually(2, || fetch_trace(&http, &spoor, good)).await;
     // Bad query parameters: Jaeger's error envelope.
-    let resp = http.get(format!("{}/api/traces?service=x&minDuration=abc", spoor.query_url())).send().await.unwrap();
+    let resp = http
+        .get(format!(
+            "{}/api/traces?service=x&minDuration=abc",
+            spoor.query_url()
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = serde_json::from_str(&resp.text().await.unwrap()).unwrap();
     assert_eq!(body["errors"][0]["code"], 400);
-    let resp = http.get(format!("{}/api/traces?limit=5", spoor.query_url())).send().await.unwrap();
+    let resp = http
+        .get(format!("{}/api/traces?limit=5", spoor.query_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 400);
-    let resp = http.get(format!("{}/api/traces/{}", spoor.query_url(), random_trace().to_hex32())).send().await.unwrap();
+    let resp = http
+        .get(format!(
+            "{}/api/traces/{}",
+            spoor.query_url(),
+            random_trace().to_hex32()
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 404);
 }
 
@@ -206,13 +321,34 @@ async fn bad_input_gets_clear_errors() {
 async fn admin_reports_health_and_metrics() {
     let spoor = Spoor::start();
     let http = reqwest::Client::new();
-    let resp = http.get(format!("{}/", spoor.admin_url())).send().await.unwrap();
+    let resp = http
+        .get(format!("{}/", spoor.admin_url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "Server available");
-    let mut client = TraceServiceClient::connect(spoor.otlp_grpc_url()).await.unwrap();
-    client.export(ExportTraceServiceRequest { resource_spans: sample_trace(random_trace(), "m").resource_spans }).await.unwrap();
-    let text = http.get(format!("{}/metrics", spoor.admin_url())).send().await.unwrap().text().await.unwrap();
-    assert!(text.contains("spoor_receiver_spans_received_total"), "{text}");
+    let mut client = TraceServiceClient::connect(spoor.otlp_grpc_url())
+        .await
+        .unwrap();
+    client
+        .export(ExportTraceServiceRequest {
+            resource_spans: sample_trace(random_trace(), "m").resource_spans,
+        })
+        .await
+        .unwrap();
+    let text = http
+        .get(format!("{}/metrics", spoor.admin_url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("spoor_receiver_spans_received_total"),
+        "{text}"
+    );
     assert!(text.contains("spoor_storage_live_traces"), "{text}");
 }

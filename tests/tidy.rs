@@ -5,12 +5,17 @@
 use std::path::{Path, PathBuf};
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().to_string();
         if path.is_dir() {
-            if !matches!(name.as_str(), "target" | ".git" | "corpus" | "artifacts" | "node_modules") {
+            if !matches!(
+                name.as_str(),
+                "target" | ".git" | "corpus" | "artifacts" | "node_modules"
+            ) {
                 rust_files(&path, out);
             }
         } else if name.ends_with(".rs") {
@@ -33,7 +38,10 @@ fn every_rust_file_starts_with_a_module_doc() {
         })
         .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
         .collect();
-    assert!(missing.is_empty(), "files without a leading //! doc: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "files without a leading //! doc: {missing:?}"
+    );
 }
 
 /// Every `"spoor_…"` metric name in the code is listed in docs/metrics.md.
@@ -45,16 +53,27 @@ fn every_metric_is_documented() {
     rust_files(root, &mut files);
     let mut undocumented = Vec::new();
     for f in files {
-        if f.components().any(|c| c.as_os_str() == "tests" || c.as_os_str() == "loadgen") {
+        if f.components()
+            .any(|c| c.as_os_str() == "tests" || c.as_os_str() == "loadgen")
+        {
             continue;
         }
         let text = std::fs::read_to_string(&f).unwrap_or_default();
         for (i, _) in text.match_indices("\"spoor_") {
-            let name: String = text[i + 1..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if name.len() > "spoor_".len() && !doc.contains(&format!("`{name}`")) && !undocumented.contains(&name) {
+            let name: String = text[i + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if name.len() > "spoor_".len()
+                && !doc.contains(&format!("`{name}`"))
+                && !undocumented.contains(&name)
+            {
                 undocumented.push(name);
             }
         }
     }
-    assert!(undocumented.is_empty(), "metrics missing from docs/metrics.md: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "metrics missing from docs/metrics.md: {undocumented:?}"
+    );
 }

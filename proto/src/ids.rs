@@ -58,8 +58,12 @@ impl TraceId {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdError> {
         match bytes.len() {
             0 => Ok(TraceId(0)),
-            8 => Ok(TraceId(u128::from(u64::from_be_bytes(bytes.try_into().expect("8 bytes"))))),
-            16 => Ok(TraceId(u128::from_be_bytes(bytes.try_into().expect("16 bytes")))),
+            8 => Ok(TraceId(u128::from(u64::from_be_bytes(
+                bytes.try_into().expect("8 bytes"),
+            )))),
+            16 => Ok(TraceId(u128::from_be_bytes(
+                bytes.try_into().expect("16 bytes"),
+            ))),
             n => Err(IdError::BadLength(n, "8 or 16")),
         }
     }
@@ -126,7 +130,9 @@ impl SpanId {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdError> {
         match bytes.len() {
             0 => Ok(SpanId(0)),
-            8 => Ok(SpanId(u64::from_be_bytes(bytes.try_into().expect("8 bytes")))),
+            8 => Ok(SpanId(u64::from_be_bytes(
+                bytes.try_into().expect("8 bytes"),
+            ))),
             n => Err(IdError::BadLength(n, "8")),
         }
     }
@@ -185,8 +191,14 @@ mod tests {
     fn bad_trace_ids_are_rejected_with_reason() {
         assert_eq!(TraceId::parse_hex(""), Err(IdError::Empty));
         assert!(matches!(TraceId::parse_hex("xyz"), Err(IdError::NotHex(_))));
-        assert!(matches!(TraceId::parse_hex(&"1".repeat(33)), Err(IdError::TooLong(..))));
-        assert!(matches!(TraceId::from_bytes(&[1, 2, 3]), Err(IdError::BadLength(3, _))));
+        assert!(matches!(
+            TraceId::parse_hex(&"1".repeat(33)),
+            Err(IdError::TooLong(..))
+        ));
+        assert!(matches!(
+            TraceId::from_bytes(&[1, 2, 3]),
+            Err(IdError::BadLength(3, _))
+        ));
     }
 
     #[test]

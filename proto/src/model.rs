@@ -12,10 +12,10 @@
 
 use crate::ids::{SpanId, TraceId};
 
-pub use crate::generated::spoor_model::*;
 pub use crate::generated::spoor_model::any_value::Value;
 pub use crate::generated::spoor_model::span::{Event, Link, SpanKind};
 pub use crate::generated::spoor_model::status::StatusCode;
+pub use crate::generated::spoor_model::*;
 
 /// The resource attribute that names the service.
 pub const SERVICE_NAME: &str = "service.name";
@@ -38,7 +38,10 @@ impl Resource {
 impl ResourceSpans {
     /// The service name of this group's resource ("" when absent).
     pub fn service_name(&self) -> &str {
-        self.resource.as_ref().map(Resource::service_name).unwrap_or("")
+        self.resource
+            .as_ref()
+            .map(Resource::service_name)
+            .unwrap_or("")
     }
 
     /// Number of spans in this group.
@@ -50,7 +53,10 @@ impl ResourceSpans {
 impl TracesData {
     /// Number of spans in this batch.
     pub fn span_count(&self) -> usize {
-        self.resource_spans.iter().map(ResourceSpans::span_count).sum()
+        self.resource_spans
+            .iter()
+            .map(ResourceSpans::span_count)
+            .sum()
     }
 }
 
@@ -72,7 +78,8 @@ impl Span {
 
     /// Duration in nanoseconds (zero when the end precedes the start).
     pub fn duration_nanos(&self) -> u64 {
-        self.end_time_unix_nano.saturating_sub(self.start_time_unix_nano)
+        self.end_time_unix_nano
+            .saturating_sub(self.start_time_unix_nano)
     }
 
     /// The span kind, UNSPECIFIED for values this model does not know.
@@ -117,12 +124,20 @@ pub fn span_kind_from_name(name: &str) -> Option<SpanKind> {
 
 /// Builds a string attribute.
 pub fn string_kv(key: impl Into<String>, value: impl Into<String>) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }) }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
+    }
 }
 
 /// Builds an attribute from a value.
 pub fn kv(key: impl Into<String>, value: Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }) }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+    }
 }
 
 /// The text a tag search compares against: bool → `true`/`false`, integers in
@@ -136,7 +151,9 @@ pub fn search_string(value: &AnyValue) -> String {
         Some(Value::IntValue(i)) => i.to_string(),
         Some(Value::DoubleValue(d)) => format_float(*d),
         Some(Value::BytesValue(b)) => hex::encode(b),
-        Some(Value::ArrayValue(_)) | Some(Value::KvlistValue(_)) => any_value_to_json(value).to_string(),
+        Some(Value::ArrayValue(_)) | Some(Value::KvlistValue(_)) => {
+            any_value_to_json(value).to_string()
+        }
     }
 }
 
@@ -146,7 +163,11 @@ pub fn format_float(d: f64) -> String {
     if d.is_nan() {
         "NaN".to_string()
     } else if d.is_infinite() {
-        if d > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
+        if d > 0.0 {
+            "+Inf".to_string()
+        } else {
+            "-Inf".to_string()
+        }
     } else {
         format!("{d}")
     }
@@ -161,7 +182,9 @@ pub fn any_value_to_json(value: &AnyValue) -> serde_json::Value {
         Some(Value::StringValue(s)) => J::String(s.clone()),
         Some(Value::BoolValue(b)) => J::Bool(*b),
         Some(Value::IntValue(i)) => J::from(*i),
-        Some(Value::DoubleValue(d)) => serde_json::Number::from_f64(*d).map(J::Number).unwrap_or_else(|| J::String(format_float(*d))),
+        Some(Value::DoubleValue(d)) => serde_json::Number::from_f64(*d)
+            .map(J::Number)
+            .unwrap_or_else(|| J::String(format_float(*d))),
         Some(Value::BytesValue(b)) => {
             use base64::Engine as _;
             J::String(base64::engine::general_purpose::STANDARD.encode(b))
@@ -170,7 +193,12 @@ pub fn any_value_to_json(value: &AnyValue) -> serde_json::Value {
         Some(Value::KvlistValue(l)) => J::Object(
             l.values
                 .iter()
-                .map(|kv| (kv.key.clone(), kv.value.as_ref().map(any_value_to_json).unwrap_or(J::Null)))
+                .map(|kv| {
+                    (
+                        kv.key.clone(),
+                        kv.value.as_ref().map(any_value_to_json).unwrap_or(J::Null),
+                    )
+                })
                 .collect(),
         ),
     }
@@ -183,7 +211,10 @@ mod tests {
 
     #[test]
     fn service_name_comes_from_the_resource_attribute() {
-        let r = Resource { attributes: vec![string_kv("host", "a"), string_kv(SERVICE_NAME, "svc")], dropped_attributes_count: 0 };
+        let r = Resource {
+            attributes: vec![string_kv("host", "a"), string_kv(SERVICE_NAME, "svc")],
+            dropped_attributes_count: 0,
+        };
         assert_eq!(r.service_name(), "svc");
         assert_eq!(Resource::default().service_name(), "");
     }
@@ -195,16 +226,29 @@ mod tests {
         assert_eq!(search_string(&v(Value::IntValue(123))), "123");
         assert_eq!(search_string(&v(Value::DoubleValue(72.5))), "72.5");
         assert_eq!(search_string(&v(Value::DoubleValue(3.0))), "3");
-        assert_eq!(search_string(&v(Value::BytesValue(vec![0xde, 0xad].into()))), "dead");
+        assert_eq!(
+            search_string(&v(Value::BytesValue(vec![0xde, 0xad].into()))),
+            "dead"
+        );
     }
 
     #[test]
     fn concatenated_encodings_merge_repeated_fields() {
         // Storage relies on this: fragments of one trace are appended as bytes.
-        let a = TracesData { resource_spans: vec![ResourceSpans::default()] };
-        let b = TracesData { resource_spans: vec![ResourceSpans::default(), ResourceSpans::default()] };
+        let a = TracesData {
+            resource_spans: vec![ResourceSpans::default()],
+        };
+        let b = TracesData {
+            resource_spans: vec![ResourceSpans::default(), ResourceSpans::default()],
+        };
         let mut bytes = a.encode_to_vec();
         bytes.extend(b.encode_to_vec());
-        assert_eq!(TracesData::decode(bytes.as_slice()).unwrap().resource_spans.len(), 3);
+        assert_eq!(
+            TracesData::decode(bytes.as_slice())
+                .unwrap()
+                .resource_spans
+                .len(),
+            3
+        );
     }
 }

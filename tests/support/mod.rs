@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{
-    kv, string_kv, Event, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status, TracesData,
-    Value,
+    kv, string_kv, Event, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, Status,
+    TracesData, Value,
 };
 
 /// A running Spoor process.
@@ -37,7 +37,13 @@ impl Spoor {
     pub fn start_with(extra: &[&str]) -> Spoor {
         let temp = tempfile::tempdir().expect("temp dir");
         let dir = temp.path().join("data");
-        let mut s = Spoor { child: None, data_dir: dir, _temp: Some(temp), addrs: HashMap::new(), extra: extra.iter().map(|s| s.to_string()).collect() };
+        let mut s = Spoor {
+            child: None,
+            data_dir: dir,
+            _temp: Some(temp),
+            addrs: HashMap::new(),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
         s.launch();
         s
     }
@@ -45,11 +51,20 @@ impl Spoor {
     fn launch(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_spoor"));
         cmd.arg("--data-dir").arg(&self.data_dir);
-        for flag in ["--otlp-grpc-addr", "--otlp-http-addr", "--zipkin-addr", "--query-http-addr", "--admin-addr"] {
+        for flag in [
+            "--otlp-grpc-addr",
+            "--otlp-http-addr",
+            "--zipkin-addr",
+            "--query-http-addr",
+            "--query-grpc-addr",
+            "--admin-addr",
+        ] {
             cmd.arg(flag).arg("127.0.0.1:0");
         }
         cmd.args(&self.extra);
-        cmd.env("SPOOR_LOG_LEVEL", "warn").stdout(Stdio::piped()).stderr(Stdio::inherit());
+        cmd.env("SPOOR_LOG_LEVEL", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn spoor");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = mpsc::channel();
@@ -60,7 +75,9 @@ impl Spoor {
                 }
             }
         });
-        let line = rx.recv_timeout(Duration::from_secs(60)).expect("spoor did not report its listeners within 60s");
+        let line = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("spoor did not report its listeners within 60s");
         self.addrs = line
             .split_whitespace()
             .filter_map(|kv| kv.split_once('='))
@@ -109,7 +126,10 @@ impl Spoor {
     /// Stops with SIGTERM and waits for a clean exit.
     pub fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
             let status = child.wait().expect("wait");
             assert!(status.success(), "spoor exited with {status}");
         }
@@ -140,13 +160,22 @@ impl Drop for Spoor {
 fn ureq_get(url: &str) -> std::io::Result<u16> {
     use std::io::{Read, Write};
     let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let (host, path) = rest
+        .split_once('/')
+        .map(|(h, p)| (h, format!("/{p}")))
+        .unwrap_or((rest, "/".into()));
     let mut s = std::net::TcpStream::connect(host)?;
     s.set_read_timeout(Some(Duration::from_secs(2)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )?;
     let mut buf = String::new();
     s.read_to_string(&mut buf)?;
-    buf.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| std::io::Error::other("bad response"))
+    buf.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad response"))
 }
 
 /// Polls `f` until it returns Some, for up to `secs` seconds.
@@ -160,14 +189,20 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "condition not met within {secs}s");
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {secs}s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Nanoseconds since the epoch, now.
 pub fn now_ns() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
 }
 
 /// A random 128-bit trace id.
@@ -190,11 +225,22 @@ pub fn sample_trace(trace: TraceId, service: &str) -> TracesData {
             kv("http.status_code", Value::IntValue(200)),
             kv("sampler.param", Value::DoubleValue(0.25)),
             kv("cache.hit", Value::BoolValue(false)),
-            kv("payload", Value::BytesValue(vec![0xde, 0xad, 0xbe, 0xef].into())),
+            kv(
+                "payload",
+                Value::BytesValue(vec![0xde, 0xad, 0xbe, 0xef].into()),
+            ),
             kv("big.counter", Value::IntValue(9_223_372_036_854_775_000)),
         ],
-        events: vec![Event { time_unix_nano: start + 1_000_000, name: "cache miss".into(), attributes: vec![string_kv("key", "cart:1")], dropped_attributes_count: 0 }],
-        status: Some(Status { code: 1, message: String::new() }),
+        events: vec![Event {
+            time_unix_nano: start + 1_000_000,
+            name: "cache miss".into(),
+            attributes: vec![string_kv("key", "cart:1")],
+            dropped_attributes_count: 0,
+        }],
+        status: Some(Status {
+            code: 1,
+            message: String::new(),
+        }),
         ..Default::default()
     };
     let child = Span {
@@ -206,17 +252,27 @@ pub fn sample_trace(trace: TraceId, service: &str) -> TracesData {
         start_time_unix_nano: start + 2_000_000,
         end_time_unix_nano: start + 11_100_000,
         attributes: vec![string_kv("db.system", "postgresql")],
-        status: Some(Status { code: 2, message: "deadlock".into() }),
+        status: Some(Status {
+            code: 2,
+            message: "deadlock".into(),
+        }),
         ..Default::default()
     };
     TracesData {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
-                attributes: vec![string_kv("service.name", service), string_kv("host.name", "web-1")],
+                attributes: vec![
+                    string_kv("service.name", service),
+                    string_kv("host.name", "web-1"),
+                ],
                 dropped_attributes_count: 0,
             }),
             scope_spans: vec![ScopeSpans {
-                scope: Some(InstrumentationScope { name: "e2e.lib".into(), version: "1.2.3".into(), ..Default::default() }),
+                scope: Some(InstrumentationScope {
+                    name: "e2e.lib".into(),
+                    version: "1.2.3".into(),
+                    ..Default::default()
+                }),
                 spans: vec![parent, child],
                 schema_url: String::new(),
             }],
@@ -231,11 +287,43 @@ pub fn tag<'a>(span: &'a serde_json::Value, key: &str) -> Option<&'a serde_json:
 }
 
 /// Fetches `/api/traces/{id}` and returns the trace, if found.
-pub async fn fetch_trace(client: &reqwest::Client, spoor: &Spoor, id: TraceId) -> Option<serde_json::Value> {
-    let resp = client.get(format!("{}/api/traces/{}", spoor.query_url(), id.to_hex32())).send().await.ok()?;
+pub async fn fetch_trace(
+    client: &reqwest::Client,
+    spoor: &Spoor,
+    id: TraceId,
+) -> Option<serde_json::Value> {
+    let resp = client
+        .get(format!(
+            "{}/api/traces/{}",
+            spoor.query_url(),
+            id.to_hex32()
+        ))
+        .send()
+        .await
+        .ok()?;
     if resp.status() != 200 {
         return None;
     }
     let body: serde_json::Value = resp.json().await.ok()?;
     Some(body["data"][0].clone())
+}
+
+impl Spoor {
+    /// The gRPC query endpoint (`jaeger.api_v2`/`api_v3` `QueryService`).
+    pub fn query_grpc_url(&self) -> String {
+        format!("http://{}", self.addr("query_grpc"))
+    }
+}
+
+/// Sends a batch over OTLP/HTTP protobuf and asserts it was accepted.
+pub async fn send_otlp(client: &reqwest::Client, spoor: &Spoor, data: TracesData) {
+    use prost::Message;
+    let resp = client
+        .post(spoor.otlp_http_url())
+        .header("content-type", "application/x-protobuf")
+        .body(data.encode_to_vec())
+        .send()
+        .await
+        .expect("otlp post");
+    assert_eq!(resp.status(), 200, "otlp export rejected");
 }

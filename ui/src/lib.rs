@@ -15,6 +15,9 @@ mod tests {
     fn page_uses_only_the_query_api() {
         assert!(super::INDEX_HTML.contains("api/services"));
         assert!(super::INDEX_HTML.contains("api/traces"));
-        assert!(!super::INDEX_HTML.contains("http://"), "the page must not load anything from elsewhere");
+        assert!(
+            !super::INDEX_HTML.contains("http://"),
+            "the page must not load anything from elsewhere"
+        );
     }
 }
