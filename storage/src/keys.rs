@@ -6,6 +6,8 @@
 //!   `m | block (u64 BE)` → block meta.
 //! - `catalog` CF: `service \0 operation \0 kind` → last-seen partition start (u64 BE).
 //! - `meta` CF: small named values (next block id).
+//! - `aggregates` CF: `bucket start ms (u64 BE)` → one bucket of analytics
+//!   aggregates (see `crate::aggregates`).
 
 use spoor_proto::ids::TraceId;
 
@@ -15,6 +17,8 @@ pub const WAL_CF: &str = "wal";
 pub const CATALOG_CF: &str = "catalog";
 /// Name of the bookkeeping column family.
 pub const META_CF: &str = "meta";
+/// Name of the analytics aggregates column family.
+pub const AGGREGATES_CF: &str = "aggregates";
 /// Prefix of partition column family names.
 pub const PARTITION_PREFIX: &str = "p";
 
@@ -28,6 +32,16 @@ pub fn wal_key(seq: u64) -> [u8; 8] {
 
 /// Reads a WAL key.
 pub fn wal_seq(key: &[u8]) -> Option<u64> {
+    key.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// Key of the aggregates bucket starting at `start_ms`.
+pub fn aggregate_key(start_ms: u64) -> [u8; 8] {
+    start_ms.to_be_bytes()
+}
+
+/// Reads an aggregates key.
+pub fn aggregate_start(key: &[u8]) -> Option<u64> {
     key.try_into().ok().map(u64::from_be_bytes)
 }
 

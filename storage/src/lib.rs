@@ -5,7 +5,8 @@
 //! [`prepare_batch`] on the caller's thread) through [`Store::write_batches`].
 //! Out: whole traces ([`Store::get_trace`]), search ([`Store::find_traces`]),
 //! the service/operation catalogue ([`Store::services`],
-//! [`Store::operations`]).
+//! [`Store::operations`]), and the analytics aggregates (RED series and
+//! dependency links in time buckets, [`aggregates`]).
 //!
 //! Design (see ARCHITECTURE.md): every accepted batch is first written to a
 //! write-ahead column family (one key per batch) so an acknowledged span
@@ -18,6 +19,7 @@
 //! This crate never sees a wire format other than the canonical model, and
 //! knows nothing of receivers or HTTP. Start reading at [`Store`].
 
+pub mod aggregates;
 mod archive;
 mod bloom;
 mod config;
@@ -30,6 +32,7 @@ mod query;
 pub mod rocks;
 mod summary;
 
+pub use aggregates::{AggregateDelta, DependencyLink};
 pub use config::StorageConfig;
 pub use error::StorageError;
 pub use matcher::span_matches;

@@ -72,7 +72,7 @@ pub struct StoreStats {
 
 /// The embedded trace store.
 pub struct Store {
-    db: Db,
+    pub(crate) db: Db,
     config: StorageConfig,
     live: LiveBuffer,
     next_seq: AtomicU64,
@@ -87,6 +87,8 @@ pub struct Store {
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     cache: Cache,
+    /// Analytics aggregates not yet on disk (`crate::aggregates`).
+    pub(crate) aggregates: crate::aggregates::PendingAggregates,
 }
 
 impl std::fmt::Debug for Store {
@@ -173,6 +175,10 @@ impl Store {
             ColumnFamilyDescriptor::new(keys::WAL_CF, plain_options()),
             ColumnFamilyDescriptor::new(keys::CATALOG_CF, plain_options()),
             ColumnFamilyDescriptor::new(keys::META_CF, plain_options()),
+            ColumnFamilyDescriptor::new(
+                keys::AGGREGATES_CF,
+                crate::aggregates::aggregates_options(),
+            ),
         ];
         let mut partition_names = Vec::new();
         for name in existing {
@@ -199,6 +205,7 @@ impl Store {
             stop: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             cache,
+            aggregates: Default::default(),
         });
         store.load_partitions(&partition_names)?;
         store.load_catalog()?;
@@ -350,6 +357,7 @@ impl Store {
             let _ = t.join();
         }
         self.flush(true)?;
+        self.flush_aggregates()?;
         self.db.flush_wal(true)?;
         Ok(())
     }
@@ -1016,6 +1024,7 @@ impl Store {
             }
             self.db.write(wb)?;
         }
+        self.expire_aggregates(cutoff.saturating_mul(1000))?;
         let stats = self.stats();
         metrics::gauge!("spoor_storage_partitions").set(stats.partitions as f64);
         metrics::gauge!("spoor_storage_disk_bytes").set(stats.disk_bytes as f64);
