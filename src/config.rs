@@ -53,6 +53,8 @@ pub struct Listen {
     pub zipkin: SocketAddr,
     /// Jaeger query HTTP API.
     pub query_http: SocketAddr,
+    /// Jaeger query gRPC API (api_v2 and api_v3 `QueryService`).
+    pub query_grpc: SocketAddr,
     /// Admin: health, metrics.
     pub admin: SocketAddr,
 }
@@ -60,7 +62,14 @@ pub struct Listen {
 impl Default for Listen {
     fn default() -> Self {
         let any = |port: u16| SocketAddr::from(([0, 0, 0, 0], port));
-        Listen { otlp_grpc: any(4317), otlp_http: any(4318), zipkin: any(9411), query_http: any(16686), admin: any(14269) }
+        Listen {
+            otlp_grpc: any(4317),
+            otlp_http: any(4318),
+            zipkin: any(9411),
+            query_http: any(16686),
+            query_grpc: any(16685),
+            admin: any(14269),
+        }
     }
 }
 
@@ -98,6 +107,9 @@ pub struct Overrides {
     /// Jaeger query HTTP listen address.
     #[arg(long, env = "SPOOR_QUERY_HTTP_ADDR", value_name = "ADDR")]
     pub query_http_addr: Option<SocketAddr>,
+    /// Jaeger query gRPC listen address.
+    #[arg(long, env = "SPOOR_QUERY_GRPC_ADDR", value_name = "ADDR")]
+    pub query_grpc_addr: Option<SocketAddr>,
     /// Admin (health, metrics) listen address.
     #[arg(long, env = "SPOOR_ADMIN_ADDR", value_name = "ADDR")]
     pub admin_addr: Option<SocketAddr>,
@@ -129,6 +141,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "SPOOR_OTLP_HTTP_ADDR",
     "SPOOR_ZIPKIN_ADDR",
     "SPOOR_QUERY_HTTP_ADDR",
+    "SPOOR_QUERY_GRPC_ADDR",
     "SPOOR_ADMIN_ADDR",
     "SPOOR_RETENTION",
     "SPOOR_MAX_DISK_BYTES",
@@ -142,7 +155,10 @@ pub const KNOWN_ENV: &[&str] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("unknown environment variable(s) {0}; known: {known}", known = KNOWN_ENV.join(", "))]
@@ -154,18 +170,28 @@ pub enum ConfigError {
 impl Config {
     /// Builds the configuration from defaults, the file, the environment
     /// (already folded into `overrides` by clap) and flags.
-    pub fn load(overrides: &Overrides, env: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-        let unknown: Vec<String> =
-            env.map(|(k, _)| k).filter(|k| k.starts_with("SPOOR_") && !KNOWN_ENV.contains(&k.as_str())).collect();
+    pub fn load(
+        overrides: &Overrides,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let unknown: Vec<String> = env
+            .map(|(k, _)| k)
+            .filter(|k| k.starts_with("SPOOR_") && !KNOWN_ENV.contains(&k.as_str()))
+            .collect();
         if !unknown.is_empty() {
             return Err(ConfigError::UnknownEnv(unknown.join(", ")));
         }
         let mut config = match &overrides.config {
             None => Config::default(),
             Some(path) => {
-                let text =
-                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-                Config::from_yaml(&text).map_err(|message| ConfigError::Parse { path: path.clone(), message })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                Config::from_yaml(&text).map_err(|message| ConfigError::Parse {
+                    path: path.clone(),
+                    message,
+                })?
             }
         };
         config.apply(overrides);
@@ -180,7 +206,9 @@ impl Config {
         }
         let mut config: Config = serde_yaml::from_str(text).map_err(|e| e.to_string())?;
         // A data_dir given only in the storage section is honoured.
-        if config.data_dir == Config::default().data_dir && config.storage.data_dir != StorageConfig::default().data_dir {
+        if config.data_dir == Config::default().data_dir
+            && config.storage.data_dir != StorageConfig::default().data_dir
+        {
             config.data_dir = config.storage.data_dir.clone();
         }
         config.storage.data_dir = config.data_dir.clone();
@@ -203,6 +231,9 @@ impl Config {
         }
         if let Some(v) = o.query_http_addr {
             self.listen.query_http = v;
+        }
+        if let Some(v) = o.query_grpc_addr {
+            self.listen.query_grpc = v;
         }
         if let Some(v) = o.admin_addr {
             self.listen.admin = v;
@@ -245,6 +276,7 @@ impl Config {
             ("listen.otlp_http", l.otlp_http),
             ("listen.zipkin", l.zipkin),
             ("listen.query_http", l.query_http),
+            ("listen.query_grpc", l.query_grpc),
             ("listen.admin", l.admin),
         ];
         for (i, (name, addr)) in addrs.iter().enumerate() {
@@ -292,7 +324,11 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("c.yaml");
         std::fs::write(&file, "data_dir: /from/file\nstorage:\n  retention: 2h\n").unwrap();
-        let o = Overrides { config: Some(file), data_dir: Some("/from/flag".into()), ..Default::default() };
+        let o = Overrides {
+            config: Some(file),
+            data_dir: Some("/from/flag".into()),
+            ..Default::default()
+        };
         let c = Config::load(&o, std::iter::empty()).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(c.storage.data_dir, PathBuf::from("/from/flag"));

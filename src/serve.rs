@@ -21,9 +21,13 @@ use crate::admin::{self, AdminState};
 use crate::config::Config;
 
 /// Seconds buckets for request and storage latency histograms.
-const LATENCY_BUCKETS: &[f64] = &[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 /// Buckets for spans-per-batch histograms.
-const SIZE_BUCKETS: &[f64] = &[1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0];
+const SIZE_BUCKETS: &[f64] = &[
+    1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0,
+];
 
 /// Runs Spoor all-in-one until a termination signal.
 pub fn run_all_in_one(config: Config) -> anyhow::Result<()> {
@@ -32,15 +36,23 @@ pub fn run_all_in_one(config: Config) -> anyhow::Result<()> {
         .set_buckets_for_metric(Matcher::Suffix("_spans".into()), SIZE_BUCKETS)?
         .install_recorder()
         .context("installing the metrics recorder")?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("spoor-worker").build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("spoor-worker")
+        .build()?;
     runtime.block_on(serve(config, metrics))
 }
 
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {what} on {addr}"))
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on {addr}"))
 }
 
-async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusHandle) -> anyhow::Result<()> {
+async fn serve(
+    config: Config,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+) -> anyhow::Result<()> {
     let storage_config = config.storage.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(storage_config))
         .await?
@@ -52,6 +64,7 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
     let otlp_http = bind(l.otlp_http, "OTLP HTTP").await?;
     let zipkin = bind(l.zipkin, "Zipkin").await?;
     let query_http = bind(l.query_http, "the Jaeger query API").await?;
+    let query_grpc = bind(l.query_grpc, "the Jaeger query gRPC API").await?;
     let admin_listener = bind(l.admin, "admin").await?;
 
     let ready = Arc::new(AtomicBool::new(false));
@@ -65,6 +78,7 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
         ("otlp_http", otlp_http.local_addr()?),
         ("zipkin", zipkin.local_addr()?),
         ("query_http", query_http.local_addr()?),
+        ("query_grpc", query_grpc.local_addr()?),
         ("admin", admin_listener.local_addr()?),
     ];
 
@@ -74,21 +88,55 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
     servers.push(tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(grpc_service)
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc), stopped(rx))
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(otlp_grpc),
+                stopped(rx),
+            )
             .await
             .context("OTLP gRPC server failed")
     }));
-    let http = |listener: TcpListener, router: axum::Router, rx: watch::Receiver<bool>, what: &'static str| {
+    let http = |listener: TcpListener,
+                router: axum::Router,
+                rx: watch::Receiver<bool>,
+                what: &'static str| {
         tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(stopped(rx)).await.with_context(|| format!("{what} server failed"))
+            axum::serve(listener, router)
+                .with_graceful_shutdown(stopped(rx))
+                .await
+                .with_context(|| format!("{what} server failed"))
         })
     };
-    servers.push(http(otlp_http, spoor_collector::otlp_http_router(pipeline.clone(), &config.collector), stop_rx.clone(), "OTLP HTTP"));
-    servers.push(http(zipkin, spoor_collector::zipkin_router(pipeline.clone(), &config.collector), stop_rx.clone(), "Zipkin"));
+    servers.push(http(
+        otlp_http,
+        spoor_collector::otlp_http_router(pipeline.clone(), &config.collector),
+        stop_rx.clone(),
+        "OTLP HTTP",
+    ));
+    servers.push(http(
+        zipkin,
+        spoor_collector::zipkin_router(pipeline.clone(), &config.collector),
+        stop_rx.clone(),
+        "Zipkin",
+    ));
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
         .merge(ui_router(config.query.http.normalized_base_path()))
         .route_layer(axum::middleware::from_fn(crate::http_metrics::record));
     servers.push(http(query_http, query_router, stop_rx.clone(), "query"));
+    let query_grpc_routes =
+        spoor_query::query_grpc_routes(store.clone(), config.query.http.clone())
+            .await
+            .context("building the gRPC query services")?;
+    let rx = stop_rx.clone();
+    servers.push(tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(query_grpc_routes)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(query_grpc),
+                stopped(rx),
+            )
+            .await
+            .context("query gRPC server failed")
+    }));
     let admin_state = AdminState {
         ready: ready.clone(),
         up_since: chrono::Utc::now(),
@@ -96,7 +144,12 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
         metrics,
         store: store.clone(),
     };
-    servers.push(http(admin_listener, admin::router(admin_state), stop_rx.clone(), "admin"));
+    servers.push(http(
+        admin_listener,
+        admin::router(admin_state),
+        stop_rx.clone(),
+        "admin",
+    ));
 
     ready.store(true, Ordering::SeqCst);
     let listening: Vec<String> = addrs.iter().map(|(n, a)| format!("{n}={a}")).collect();
@@ -117,7 +170,9 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
         }
     }
     pipeline.shutdown().await;
-    tokio::task::spawn_blocking(move || store.shutdown()).await?.context("flushing the store")?;
+    tokio::task::spawn_blocking(move || store.shutdown())
+        .await?
+        .context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -126,7 +181,10 @@ async fn serve(config: Config, metrics: metrics_exporter_prometheus::PrometheusH
 fn ui_router(base: &str) -> axum::Router {
     let page = || async {
         (
-            [(axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"), (axum::http::header::CACHE_CONTROL, "no-cache")],
+            [
+                (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (axum::http::header::CACHE_CONTROL, "no-cache"),
+            ],
             spoor_ui::INDEX_HTML,
         )
     };
@@ -135,7 +193,10 @@ fn ui_router(base: &str) -> axum::Router {
     if root != "/" {
         let bare = root.trim_end_matches('/').to_string();
         let target = root.clone();
-        router = router.route(&bare, axum::routing::get(move || async move { axum::response::Redirect::permanent(&target) }));
+        router = router.route(
+            &bare,
+            axum::routing::get(move || async move { axum::response::Redirect::permanent(&target) }),
+        );
     }
     router
 }
