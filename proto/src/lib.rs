@@ -15,6 +15,7 @@
 //! This crate knows field numbers; no other crate does.
 
 pub mod ids;
+pub mod jaeger_proto;
 pub mod model;
 pub mod otlp_json;
 pub mod validate;
