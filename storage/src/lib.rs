@@ -6,7 +6,9 @@
 //! Out: whole traces ([`Store::get_trace`]), search ([`Store::find_traces`]),
 //! the service/operation catalogue ([`Store::services`],
 //! [`Store::operations`]), and the analytics aggregates (RED series and
-//! dependency links in time buckets, [`aggregates`]).
+//! dependency links in time buckets, [`aggregates`]). A [`TraceDecider`] set
+//! with [`Store::set_decider`] decides per trace, as it leaves the buffer,
+//! whether it is stored (tail sampling, [`decider`]).
 //!
 //! Design (see ARCHITECTURE.md): every accepted batch is first written to a
 //! write-ahead column family (one key per batch) so an acknowledged span
@@ -23,6 +25,7 @@ pub mod aggregates;
 mod archive;
 mod bloom;
 mod config;
+pub mod decider;
 mod error;
 mod keys;
 pub mod live;
@@ -34,6 +37,7 @@ mod summary;
 
 pub use aggregates::{AggregateDelta, DependencyLink};
 pub use config::StorageConfig;
+pub use decider::{Decision, DecisionPolicy, TraceDecider};
 pub use error::StorageError;
 pub use matcher::span_matches;
 pub use prepare::{prepare_batch, PreparedBatch, PreparedTrace};

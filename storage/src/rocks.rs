@@ -89,6 +89,8 @@ pub struct Store {
     cache: Cache,
     /// Analytics aggregates not yet on disk (`crate::aggregates`).
     pub(crate) aggregates: crate::aggregates::PendingAggregates,
+    /// The tail-sampling decider, if any (`crate::decider`).
+    pub(crate) decider: crate::decider::DeciderSlot,
 }
 
 impl std::fmt::Debug for Store {
@@ -206,6 +208,7 @@ impl Store {
             threads: Mutex::new(Vec::new()),
             cache,
             aggregates: Default::default(),
+            decider: Default::default(),
         });
         store.load_partitions(&partition_names)?;
         store.load_catalog()?;
@@ -511,14 +514,22 @@ impl Store {
     pub fn flush(&self, all: bool) -> Result<usize, StorageError> {
         let _flush = self.flush_lock.lock();
         let cfg = &self.config;
+        let now = Instant::now();
+        // A tail-sampling decider sets its own wait (`crate::decider`).
+        let (idle, max_age) = self
+            .decider
+            .timing()
+            .unwrap_or((cfg.trace_idle_timeout, cfg.trace_max_age));
         let items = self.live.due(
-            Instant::now(),
-            cfg.trace_idle_timeout,
-            cfg.trace_max_age,
+            now,
+            idle,
+            max_age,
             cfg.live_max_bytes,
             cfg.live_max_traces,
             all,
         );
+        // Tail sampling: dropped traces leave the buffer here, unwritten.
+        let items = crate::decider::decide_due(&self.decider, &self.live, items, now, all);
         metrics::gauge!("spoor_storage_live_traces").set(self.live.trace_count() as f64);
         metrics::gauge!("spoor_storage_live_bytes").set(self.live.byte_count() as f64);
         if items.is_empty() {
