@@ -1,0 +1,769 @@
+//! The Zipkin v2 read API (spec ingest-and-zipkin §3), served on the Zipkin
+//! port beside the ingest route, under `/api/v2/…` and `/zipkin/api/v2/…`.
+//!
+//! In: `GET /services`, `/spans?serviceName=`, `/remoteServices?serviceName=`,
+//! `/traces?serviceName&spanName&remoteServiceName&annotationQuery&minDuration&maxDuration&endTs&lookback&limit`
+//! (durations µs, `endTs`/`lookback` ms), `/trace/{traceId}`,
+//! `/traceMany?traceIds=`, `/dependencies?endTs&lookback`,
+//! `/autocompleteKeys`, `/autocompleteValues?key=`, and the shared [`Store`].
+//! Out: Zipkin v2 JSON (names lower-cased, spans in Zipkin's field order via
+//! [`spoor_proto::zipkin_v2`]), `Access-Control-Allow-Origin: *`; 400/404
+//! errors as `text/plain` messages.
+//!
+//! How `/traces` is answered: the store returns the most recent traces with a
+//! span of the service in the window (at most `candidate_traces`), and each
+//! is then checked with Zipkin's rules — trace timestamp (root span, else the
+//! earliest) inside `[endTs − lookback, endTs]`, and every criterion over the
+//! service's spans, where annotation-query terms may be met by different
+//! spans. A match older than the candidate window is therefore missed; the
+//! answer never contains a trace that does not match. Lookups are by the full
+//! trace id (Zipkin's strict mode). `/remoteServices` and
+//! `/autocompleteValues` are read from recent traces the same way;
+//! `/dependencies` is empty until Spoor derives links.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{Path, RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use spoor_proto::ids::TraceId;
+use spoor_proto::model;
+use spoor_proto::zipkin_v2::{encode_json, encode_json_bytes};
+use spoor_storage::{Store, TraceQuery};
+
+use crate::params::QueryParams;
+
+/// Settings of the Zipkin read API (configuration section `query.zipkin`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ZipkinReadSettings {
+    /// Look-back of `/traces` and `/dependencies` without `lookback`.
+    #[serde(with = "humantime_serde")]
+    pub default_lookback: Duration,
+    /// Traces `/traces` returns without `limit`.
+    pub default_limit: usize,
+    /// Most recent traces of a service examined per `/traces` request.
+    pub candidate_traces: usize,
+    /// Tag keys offered by `/autocompleteKeys`.
+    pub autocomplete_keys: Vec<String>,
+}
+
+impl Default for ZipkinReadSettings {
+    fn default() -> Self {
+        ZipkinReadSettings {
+            default_lookback: Duration::from_secs(86_400),
+            default_limit: 10,
+            candidate_traces: 1000,
+            autocomplete_keys: Vec::new(),
+        }
+    }
+}
+
+impl ZipkinReadSettings {
+    /// Checks every value and reports all problems at once.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.default_lookback.is_zero() {
+            problems.push("query.zipkin.default_lookback must be greater than 0".to_string());
+        }
+        if self.default_limit == 0 {
+            problems.push("query.zipkin.default_limit must be greater than 0".to_string());
+        }
+        if self.candidate_traces < self.default_limit {
+            problems.push(
+                "query.zipkin.candidate_traces must not be below query.zipkin.default_limit"
+                    .to_string(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+#[derive(Clone)]
+struct ZipkinState {
+    store: Arc<Store>,
+    settings: Arc<ZipkinReadSettings>,
+}
+
+/// A failed read request: 400 or 404 with a plain-text message, or 500.
+#[derive(Debug, thiserror::Error)]
+enum ZipkinError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for ZipkinError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ZipkinError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ZipkinError::NotFound(_) => StatusCode::NOT_FOUND,
+            ZipkinError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %self, "zipkin read request failed");
+        }
+        (
+            status,
+            [
+                (
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                ),
+                (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+            ],
+            self.to_string(),
+        )
+            .into_response()
+    }
+}
+
+fn bad(message: impl Into<String>) -> ZipkinError {
+    ZipkinError::BadRequest(message.into())
+}
+
+async fn blocking<T, F>(work: F) -> Result<T, ZipkinError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, spoor_storage::StorageError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| ZipkinError::Internal(format!("query task failed: {e}")))?
+        .map_err(|e| ZipkinError::Internal(e.to_string()))
+}
+
+fn json_body(body: Vec<u8>, cache: bool) -> Response {
+    let mut response = (
+        [
+            (CONTENT_TYPE, HeaderValue::from_static("application/json")),
+            (ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
+        ],
+        body,
+    )
+        .into_response();
+    if cache {
+        response.headers_mut().insert(
+            CACHE_CONTROL,
+            HeaderValue::from_static("max-age=300, must-revalidate"),
+        );
+    }
+    response
+}
+
+/// A sorted name list; cacheable once it names more than three entries.
+fn names_body(names: BTreeSet<String>) -> Response {
+    let cache = names.len() > 3;
+    json_body(
+        serde_json::to_vec(&names).unwrap_or_else(|_| b"[]".to_vec()),
+        cache,
+    )
+}
+
+/// Builds the read API, mounted at `/api/v2` and `/zipkin/api/v2`. It claims
+/// only those GET routes, so it merges with the Zipkin ingest router (which
+/// owns `POST /api/v2/spans`).
+pub fn zipkin_read_router(store: Arc<Store>, settings: ZipkinReadSettings) -> Router {
+    let state = ZipkinState {
+        store,
+        settings: Arc::new(settings),
+    };
+    let mut router = Router::new();
+    for base in ["/api/v2", "/zipkin/api/v2"] {
+        router = router
+            .route(&format!("{base}/services"), get(services))
+            .route(&format!("{base}/spans"), get(span_names))
+            .route(&format!("{base}/remoteServices"), get(remote_services))
+            .route(&format!("{base}/traces"), get(traces))
+            .route(&format!("{base}/trace/{{trace_id}}"), get(trace))
+            .route(&format!("{base}/traceMany"), get(trace_many))
+            .route(&format!("{base}/dependencies"), get(dependencies))
+            .route(&format!("{base}/autocompleteKeys"), get(autocomplete_keys))
+            .route(
+                &format!("{base}/autocompleteValues"),
+                get(autocomplete_values),
+            );
+    }
+    router.with_state(state)
+}
+
+/// Stored service names whose lower-case form is `wanted` (Zipkin names are
+/// case-insensitive on read).
+fn stored_services(store: &Store, wanted: &str) -> Vec<String> {
+    store
+        .services()
+        .into_iter()
+        .filter(|s| s.to_lowercase() == wanted)
+        .collect()
+}
+
+fn required(params: &QueryParams, name: &str) -> Result<String, ZipkinError> {
+    params
+        .first(name)
+        .map(|v| v.trim().to_lowercase())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| bad(format!("{name} is required")))
+}
+
+async fn services(State(state): State<ZipkinState>) -> Result<Response, ZipkinError> {
+    let store = state.store.clone();
+    let services = blocking(move || Ok(store.services())).await?;
+    Ok(names_body(
+        services
+            .into_iter()
+            .map(|s| s.to_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    ))
+}
+
+async fn span_names(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ZipkinError> {
+    let service = required(&QueryParams::parse(query.as_deref()), "serviceName")?;
+    let store = state.store.clone();
+    let names = blocking(move || {
+        Ok(stored_services(&store, &service)
+            .iter()
+            .flat_map(|s| store.operations(s, None))
+            .map(|op| op.name.to_lowercase())
+            .collect::<BTreeSet<_>>())
+    })
+    .await?;
+    Ok(names_body(names))
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Recent traces with a span of one of `services` (all services when `None`)
+/// starting in `[start_ms, end_ms]`, newest first, Zipkin-encoded.
+fn recent_traces(
+    store: &Store,
+    services: Option<Vec<String>>,
+    start_ms: u64,
+    end_ms: u64,
+    limit: usize,
+) -> Result<Vec<(model::TracesData, Vec<Json>)>, spoor_storage::StorageError> {
+    let query = |service: Option<String>| TraceQuery {
+        service,
+        start_min_ns: Some(start_ms.saturating_mul(1_000_000)),
+        start_max_ns: Some(end_ms.saturating_mul(1_000_000).saturating_add(999_999)),
+        limit,
+        ..Default::default()
+    };
+    let mut found = Vec::new();
+    match services {
+        None => found.extend(store.find_traces(&query(None))?),
+        Some(services) => {
+            for service in services {
+                found.extend(store.find_traces(&query(Some(service)))?);
+            }
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|data| {
+            let spans = encode_json(&data);
+            (data, spans)
+        })
+        .collect())
+}
+
+async fn remote_services(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ZipkinError> {
+    let service = required(&QueryParams::parse(query.as_deref()), "serviceName")?;
+    let store = state.store.clone();
+    let lookback = state.settings.default_lookback.as_millis() as u64;
+    let limit = state.settings.candidate_traces;
+    let names = blocking(move || {
+        let services = stored_services(&store, &service);
+        let end = now_ms();
+        let traces = recent_traces(
+            &store,
+            Some(services),
+            end.saturating_sub(lookback),
+            end,
+            limit,
+        )?;
+        Ok(traces
+            .iter()
+            .flat_map(|(_, spans)| spans)
+            .filter(|span| span["localEndpoint"]["serviceName"] == service.as_str())
+            .filter_map(|span| span["remoteEndpoint"]["serviceName"].as_str())
+            .map(str::to_string)
+            .collect::<BTreeSet<_>>())
+    })
+    .await?;
+    Ok(names_body(names))
+}
+
+/// One `annotationQuery` term.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Term {
+    /// `key=value`: a tag with exactly that value.
+    Tag(String, String),
+    /// A bare word: an annotation value or a tag key.
+    Word(String),
+}
+
+/// Parses Zipkin's `annotationQuery` (`term and term …`): a later `key=value`
+/// for the same key wins; bare words never override a `key=value`.
+fn parse_annotation_query(text: &str) -> Vec<Term> {
+    let mut tags: BTreeMap<String, String> = BTreeMap::new();
+    let mut words: Vec<String> = Vec::new();
+    for term in text.split(" and ").take(100) {
+        let term = term.trim();
+        if term.is_empty() {
+            continue;
+        }
+        match term.split_once('=') {
+            Some((key, value)) if !value.trim().is_empty() => {
+                tags.insert(key.trim().to_string(), value.trim().to_string());
+            }
+            Some((key, _)) => words.push(key.trim().to_string()),
+            None => words.push(term.to_string()),
+        }
+    }
+    let mut terms: Vec<Term> = tags
+        .iter()
+        .map(|(k, v)| Term::Tag(k.clone(), v.clone()))
+        .collect();
+    for word in words {
+        if !tags.contains_key(&word) && !terms.contains(&Term::Word(word.clone())) {
+            terms.push(Term::Word(word));
+        }
+    }
+    terms
+}
+
+/// The criteria of `/traces` after validation.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct TraceCriteria {
+    service: Option<String>,
+    remote_service: Option<String>,
+    span_name: Option<String>,
+    terms: Vec<Term>,
+    min_duration_us: Option<u64>,
+    max_duration_us: Option<u64>,
+    end_ts_ms: u64,
+    lookback_ms: u64,
+    limit: usize,
+}
+
+fn positive(params: &QueryParams, name: &str) -> Result<Option<u64>, ZipkinError> {
+    match params.first(name) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(0) | Err(_) => Err(bad(format!(
+                "{name} should be a positive integer, was {text}"
+            ))),
+            Ok(value) => Ok(Some(value)),
+        },
+    }
+}
+
+impl TraceCriteria {
+    fn parse(
+        params: &QueryParams,
+        settings: &ZipkinReadSettings,
+        now_ms: u64,
+    ) -> Result<Self, ZipkinError> {
+        let lower = |name: &str| {
+            params
+                .first(name)
+                .map(|v| v.trim().to_lowercase())
+                .filter(|v| !v.is_empty())
+        };
+        let min_duration_us = positive(params, "minDuration")?;
+        let max_duration_us = positive(params, "maxDuration")?;
+        match (min_duration_us, max_duration_us) {
+            (None, Some(_)) => return Err(bad("maxDuration is only valid with minDuration")),
+            (Some(min), Some(max)) if max < min => {
+                return Err(bad("maxDuration should be >= minDuration"))
+            }
+            _ => {}
+        }
+        let limit = positive(params, "limit")?
+            .map(|l| usize::try_from(l).unwrap_or(usize::MAX))
+            .unwrap_or(settings.default_limit);
+        Ok(TraceCriteria {
+            service: lower("serviceName"),
+            remote_service: lower("remoteServiceName"),
+            span_name: lower("spanName").filter(|n| n != "all"),
+            terms: params
+                .first("annotationQuery")
+                .map(parse_annotation_query)
+                .unwrap_or_default(),
+            min_duration_us,
+            max_duration_us,
+            end_ts_ms: positive(params, "endTs")?.unwrap_or(now_ms),
+            lookback_ms: positive(params, "lookback")?
+                .unwrap_or(settings.default_lookback.as_millis() as u64),
+            limit,
+        })
+    }
+
+    /// Zipkin's trace timestamp (µs) when `spans` match every criterion.
+    fn matches(&self, spans: &[Json]) -> Option<u64> {
+        let timestamp = trace_timestamp(spans)?;
+        let end_us = self.end_ts_ms.saturating_mul(1000);
+        let start_us = self
+            .end_ts_ms
+            .saturating_sub(self.lookback_ms)
+            .saturating_mul(1000);
+        if timestamp < start_us || timestamp > end_us {
+            return None;
+        }
+        let eligible: Vec<&Json> = match &self.service {
+            None => spans.iter().collect(),
+            Some(service) => spans
+                .iter()
+                .filter(|s| s["localEndpoint"]["serviceName"] == service.as_str())
+                .collect(),
+        };
+        if eligible.is_empty() {
+            return None;
+        }
+        let any = |f: &dyn Fn(&Json) -> bool| eligible.iter().any(|s| f(s));
+        if let Some(remote) = &self.remote_service {
+            if !any(&|s| s["remoteEndpoint"]["serviceName"] == remote.as_str()) {
+                return None;
+            }
+        }
+        if let Some(name) = &self.span_name {
+            if !any(&|s| s["name"] == name.as_str()) {
+                return None;
+            }
+        }
+        for term in &self.terms {
+            let met = match term {
+                Term::Tag(key, value) => any(&|s| s["tags"][key.as_str()] == value.as_str()),
+                Term::Word(word) => any(&|s| {
+                    s["tags"].get(word.as_str()).is_some()
+                        || s["annotations"]
+                            .as_array()
+                            .is_some_and(|a| a.iter().any(|x| x["value"] == word.as_str()))
+                }),
+            };
+            if !met {
+                return None;
+            }
+        }
+        if let Some(min) = self.min_duration_us {
+            let max = self.max_duration_us.unwrap_or(u64::MAX);
+            if !any(&|s| s["duration"].as_u64().is_some_and(|d| d >= min && d <= max)) {
+                return None;
+            }
+        }
+        Some(timestamp)
+    }
+}
+
+/// The root span's timestamp, else the earliest non-zero one (µs).
+fn trace_timestamp(spans: &[Json]) -> Option<u64> {
+    let root = spans
+        .iter()
+        .filter(|s| s.get("parentId").is_none())
+        .filter_map(|s| s["timestamp"].as_u64())
+        .filter(|t| *t > 0)
+        .min();
+    root.or_else(|| {
+        spans
+            .iter()
+            .filter_map(|s| s["timestamp"].as_u64())
+            .filter(|t| *t > 0)
+            .min()
+    })
+}
+
+/// Concatenates per-trace span lists into `[[…],[…]]`.
+fn trace_list(traces: &[model::TracesData]) -> Vec<u8> {
+    let mut out = vec![b'['];
+    for (i, trace) in traces.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend(encode_json_bytes(trace));
+    }
+    out.push(b']');
+    out
+}
+
+async fn traces(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ZipkinError> {
+    let params = QueryParams::parse(query.as_deref());
+    let criteria = TraceCriteria::parse(&params, &state.settings, now_ms())?;
+    let store = state.store.clone();
+    let candidates = state.settings.candidate_traces.max(criteria.limit);
+    let body = blocking(move || {
+        let services = criteria
+            .service
+            .as_ref()
+            .map(|s| stored_services(&store, s));
+        if services.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(b"[]".to_vec());
+        }
+        // Spans may start up to the window's length before the trace timestamp
+        // bound; the candidate search widens the window by one lookback.
+        let end = criteria.end_ts_ms;
+        let start = end.saturating_sub(criteria.lookback_ms.saturating_mul(2));
+        let found = recent_traces(&store, services, start, end, candidates)?;
+        let mut matched: Vec<(u64, model::TracesData)> = found
+            .into_iter()
+            .filter_map(|(data, spans)| criteria.matches(&spans).map(|ts| (ts, data)))
+            .collect();
+        matched.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
+        matched.truncate(criteria.limit);
+        let traces: Vec<model::TracesData> = matched.into_iter().map(|(_, d)| d).collect();
+        Ok(trace_list(&traces))
+    })
+    .await?;
+    Ok(json_body(body, false))
+}
+
+/// Zipkin's normalised id text: lower-case hex, 16 or 32 characters, a
+/// 32-character id with 16 leading zeros shortened to 16.
+fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
+    let text = text.trim();
+    let id = TraceId::parse_hex(text).map_err(|_| {
+        bad(format!(
+            "{text} should be a 1 to 32 character lower-hex string"
+        ))
+    })?;
+    Ok((id, id.to_jaeger_hex()))
+}
+
+async fn trace(
+    State(state): State<ZipkinState>,
+    Path(text): Path<String>,
+) -> Result<Response, ZipkinError> {
+    let (id, normalized) = normalize_trace_id(&text)?;
+    let store = state.store.clone();
+    let found = blocking(move || store.get_trace(id)).await?;
+    match found.filter(|t| t.span_count() > 0) {
+        Some(trace) => Ok(json_body(encode_json_bytes(&trace), false)),
+        None => Err(ZipkinError::NotFound(normalized)),
+    }
+}
+
+async fn trace_many(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ZipkinError> {
+    let params = QueryParams::parse(query.as_deref());
+    let text = params
+        .first("traceIds")
+        .ok_or_else(|| bad("traceIds parameter is empty"))?;
+    let mut ids = Vec::new();
+    let mut seen = BTreeSet::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (id, normalized) = normalize_trace_id(part)?;
+        if !seen.insert(normalized.clone()) {
+            return Err(bad(format!("redundant traceId: {normalized}")));
+        }
+        ids.push(id);
+    }
+    match ids.len() {
+        0 => return Err(bad("traceIds parameter is empty")),
+        1 => {
+            return Err(bad(
+                "Use /api/v2/trace/{traceId} endpoint to retrieve a single trace",
+            ))
+        }
+        _ => {}
+    }
+    let store = state.store.clone();
+    let traces = blocking(move || {
+        let mut found = Vec::new();
+        for id in ids {
+            if let Some(trace) = store.get_trace(id)?.filter(|t| t.span_count() > 0) {
+                found.push(trace);
+            }
+        }
+        Ok(found)
+    })
+    .await?;
+    Ok(json_body(trace_list(&traces), false))
+}
+
+async fn dependencies(RawQuery(query): RawQuery) -> Result<Response, ZipkinError> {
+    let params = QueryParams::parse(query.as_deref());
+    if params.first("endTs").is_none() {
+        return Err(bad("endTs is required"));
+    }
+    positive(&params, "endTs")?;
+    positive(&params, "lookback")?;
+    Ok(json_body(b"[]".to_vec(), false))
+}
+
+async fn autocomplete_keys(State(state): State<ZipkinState>) -> Response {
+    let keys: BTreeSet<String> = state.settings.autocomplete_keys.iter().cloned().collect();
+    json_body(
+        serde_json::to_vec(&keys).unwrap_or_else(|_| b"[]".to_vec()),
+        true,
+    )
+}
+
+async fn autocomplete_values(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ZipkinError> {
+    let params = QueryParams::parse(query.as_deref());
+    let key = params
+        .first("key")
+        .map(str::to_string)
+        .ok_or_else(|| bad("key is required"))?;
+    if !state.settings.autocomplete_keys.contains(&key) {
+        return Ok(names_body(BTreeSet::new()));
+    }
+    let store = state.store.clone();
+    let lookback = state.settings.default_lookback.as_millis() as u64;
+    let limit = state.settings.candidate_traces;
+    let values = blocking(move || {
+        let end = now_ms();
+        let traces = recent_traces(&store, None, end.saturating_sub(lookback), end, limit)?;
+        Ok(traces
+            .iter()
+            .flat_map(|(_, spans)| spans)
+            .filter_map(|span| span["tags"][key.as_str()].as_str())
+            .map(str::to_string)
+            .collect::<BTreeSet<_>>())
+    })
+    .await?;
+    Ok(names_body(values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn annotation_query_terms_follow_zipkin() {
+        assert_eq!(
+            parse_annotation_query(
+                "http.method=GET and error and retried and http.method=POST and http.method"
+            ),
+            [
+                Term::Tag("http.method".into(), "POST".into()),
+                Term::Word("error".into()),
+                Term::Word("retried".into()),
+            ]
+        );
+        assert_eq!(
+            parse_annotation_query("error= "),
+            [Term::Word("error".into())]
+        );
+        assert_eq!(
+            parse_annotation_query("a AND b"),
+            [Term::Word("a AND b".into())]
+        );
+    }
+
+    fn criteria(text: &str) -> Result<TraceCriteria, ZipkinError> {
+        TraceCriteria::parse(
+            &QueryParams::parse(Some(text)),
+            &ZipkinReadSettings::default(),
+            10_000,
+        )
+    }
+
+    #[test]
+    fn trace_parameters_are_validated_like_zipkin() {
+        let c = criteria("serviceName=Front&spanName=all&minDuration=5").unwrap();
+        assert_eq!(c.service.as_deref(), Some("front"));
+        assert_eq!(c.span_name, None);
+        assert_eq!(
+            (c.limit, c.end_ts_ms, c.lookback_ms),
+            (10, 10_000, 86_400_000)
+        );
+        assert_eq!(
+            criteria("maxDuration=5").unwrap_err().to_string(),
+            "maxDuration is only valid with minDuration"
+        );
+        assert!(criteria("minDuration=10&maxDuration=5").is_err());
+        assert!(criteria("limit=0").is_err());
+        assert!(criteria("endTs=-1").is_err());
+    }
+
+    #[test]
+    fn matching_uses_the_services_spans_and_the_root_timestamp() {
+        let spans = vec![
+            json!({"id":"1","name":"get","timestamp":5_000_000u64,"duration":300,
+                   "localEndpoint":{"serviceName":"front"},"tags":{"http.method":"GET"}}),
+            json!({"id":"2","parentId":"1","name":"query","timestamp":4_000_000u64,"duration":100,
+                   "localEndpoint":{"serviceName":"db"},"remoteEndpoint":{"serviceName":"pg"},
+                   "annotations":[{"timestamp":1,"value":"retried"}],"tags":{"error":""}}),
+        ];
+        let c = |text: &str| criteria(&format!("endTs=10000&lookback=6000&{text}")).unwrap();
+        assert_eq!(c("serviceName=front").matches(&spans), Some(5_000_000));
+        assert_eq!(
+            c("serviceName=db&remoteServiceName=pg&annotationQuery=retried and error")
+                .matches(&spans),
+            Some(5_000_000)
+        );
+        assert_eq!(
+            c("annotationQuery=http.method=GET and retried").matches(&spans),
+            Some(5_000_000)
+        );
+        assert_eq!(
+            c("serviceName=front&annotationQuery=retried").matches(&spans),
+            None
+        );
+        assert_eq!(
+            c("serviceName=front&minDuration=200&maxDuration=400").matches(&spans),
+            Some(5_000_000)
+        );
+        assert_eq!(c("serviceName=db&minDuration=200").matches(&spans), None);
+        assert_eq!(c("spanName=query").matches(&spans), Some(5_000_000));
+        // Outside the window by the root's timestamp.
+        assert_eq!(
+            criteria("endTs=4500&lookback=1000")
+                .unwrap()
+                .matches(&spans),
+            None
+        );
+    }
+
+    #[test]
+    fn trace_ids_are_normalised() {
+        assert_eq!(normalize_trace_id("ABC").unwrap().1, "0000000000000abc");
+        assert_eq!(
+            normalize_trace_id("00000000000000000000000000000abc")
+                .unwrap()
+                .1,
+            "0000000000000abc"
+        );
+        assert_eq!(
+            normalize_trace_id("5b8efff798038103d269b633813fc60c")
+                .unwrap()
+                .1,
+            "5b8efff798038103d269b633813fc60c"
+        );
+        assert!(normalize_trace_id("xyz").is_err());
+    }
+}
