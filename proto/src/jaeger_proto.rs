@@ -361,4 +361,4 @@ fn log_to_event(log: jaeger::Log) -> span::Event {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

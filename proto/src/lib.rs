@@ -6,7 +6,10 @@
 //! [`jaeger`], [`zipkin`]), and id helpers ([`ids`]).
 //! The JSON translations live here too: OTLP/JSON ([`otlp_json`]) and Zipkin
 //! v2 ([`zipkin_v2`]) to and from the model, and the per-span id checks every
-//! receiver applies after decoding ([`validate`]).
+//! receiver applies after decoding ([`validate`]). Jaeger ingest: api_v2
+//! protobuf ([`jaeger_proto`]) and Thrift ([`jaeger_thrift`], on the
+//! bounds-checked reader in [`thrift`]); Zipkin v1 JSON and Thrift
+//! ([`zipkin_v1`], converted to v2 first).
 //!
 //! The canonical model is wire-compatible with OTLP: an OTLP
 //! `ExportTraceServiceRequest` decodes straight into [`model::TracesData`].
@@ -16,9 +19,12 @@
 
 pub mod ids;
 pub mod jaeger_proto;
+pub mod jaeger_thrift;
 pub mod model;
 pub mod otlp_json;
+pub mod thrift;
 pub mod validate;
+pub mod zipkin_v1;
 pub mod zipkin_v2;
 
 /// Generated protobuf code. Not edited by hand; regenerated on every build.
