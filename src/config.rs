@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use spoor_collector::CollectorConfig;
-use spoor_query::QueryHttpSettings;
+use spoor_query::{QueryHttpSettings, ZipkinReadSettings};
 use spoor_storage::StorageConfig;
 
 /// The whole configuration.
@@ -39,6 +39,8 @@ pub struct Config {
 pub struct QueryConfig {
     /// The Jaeger HTTP query API.
     pub http: QueryHttpSettings,
+    /// The Zipkin v2 read API on the Zipkin port.
+    pub zipkin: ZipkinReadSettings,
 }
 
 /// Listener addresses, one per port.
@@ -268,6 +270,9 @@ impl Config {
             problems.extend(p);
         }
         if let Err(p) = self.query.http.validate() {
+            problems.extend(p);
+        }
+        if let Err(p) = self.query.zipkin.validate() {
             problems.extend(p);
         }
         let l = &self.listen;

@@ -114,12 +114,18 @@ async fn serve(
     ));
     servers.push(http(
         zipkin,
-        spoor_collector::zipkin_router(pipeline.clone(), &config.collector),
+        spoor_collector::zipkin_router(pipeline.clone(), &config.collector).merge(
+            spoor_query::zipkin_read_router(store.clone(), config.query.zipkin.clone()),
+        ),
         stop_rx.clone(),
         "Zipkin",
     ));
+    let ui = match &config.query.http.ui_dir {
+        Some(dir) => spoor_query::jaeger_ui_router(&config.query.http, dir)?,
+        None => ui_router(config.query.http.normalized_base_path()),
+    };
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
-        .merge(ui_router(config.query.http.normalized_base_path()))
+        .merge(ui)
         .route_layer(axum::middleware::from_fn(crate::http_metrics::record));
     servers.push(http(query_http, query_router, stop_rx.clone(), "query"));
     let query_grpc_routes =

@@ -38,13 +38,15 @@ pub mod rfc3339;
 mod search;
 mod settings;
 pub mod summary;
+pub mod ui_assets;
 pub mod zipkin_read;
 
 pub use api_v3::V3Error;
 pub use error::ApiError;
 pub use grpc::query_grpc_routes;
-pub use zipkin_read::{zipkin_read_router, ZipkinReadSettings};
 pub use settings::QueryHttpSettings;
+pub use ui_assets::jaeger_ui_router;
+pub use zipkin_read::{zipkin_read_router, ZipkinReadSettings};
 
 /// Builds the Jaeger v1 HTTP API under `settings.base_path`.
 ///

@@ -6,6 +6,7 @@
 //! values the router and handlers use (normalised base path, search
 //! defaults, adjuster options).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -34,6 +35,13 @@ pub struct QueryHttpSettings {
     /// Most spans of one trace a query returns (the earliest-starting ones,
     /// with a warning on the trace when it cuts); 0 = no cap.
     pub max_spans_per_trace: usize,
+    /// A directory holding a Jaeger UI build (with `index.html`), served
+    /// under the base path instead of Spoor's built-in page.
+    pub ui_dir: Option<PathBuf>,
+    /// The Jaeger UI configuration injected into the page: a `.json` file
+    /// (`JAEGER_CONFIG`) or a `.js` file defining `UIConfig()`; re-read on
+    /// every page load.
+    pub ui_config: Option<PathBuf>,
 }
 
 impl Default for QueryHttpSettings {
@@ -45,6 +53,8 @@ impl Default for QueryHttpSettings {
             default_search_lookback: Duration::from_secs(48 * 3600),
             max_clock_skew_adjustment: Duration::ZERO,
             max_spans_per_trace: 0,
+            ui_dir: None,
+            ui_config: None,
         }
     }
 }
@@ -85,6 +95,25 @@ impl QueryHttpSettings {
         }
         if self.default_search_lookback.is_zero() {
             problems.push("query.http.default_search_lookback must be greater than 0".to_string());
+        }
+        if let Some(dir) = &self.ui_dir {
+            if !dir.join("index.html").is_file() {
+                problems.push(format!(
+                    "query.http.ui_dir must be a directory holding a Jaeger UI build (index.html), got {}",
+                    dir.display()
+                ));
+            }
+        }
+        if let Some(file) = &self.ui_config {
+            if self.ui_dir.is_none() {
+                problems.push("query.http.ui_config needs query.http.ui_dir".to_string());
+            }
+            if !file.extension().is_some_and(|e| e == "json" || e == "js") {
+                problems.push(format!(
+                    "query.http.ui_config must be a .json or .js file, got {}",
+                    file.display()
+                ));
+            }
         }
         if problems.is_empty() {
             Ok(())
