@@ -4,8 +4,9 @@
 //! [`Accepted`] (how many spans were stored and rejected) or an
 //! [`IngestError`], plus the receiver metrics of the request and its spans.
 //!
-//! Steps, the same for every protocol: decode, drop invalid spans, prepare
-//! the storage batch (all CPU work, on the blocking pool so async workers stay
+//! Steps, the same for every protocol: decode, drop invalid spans, let the
+//! analytics count the batch (RED metrics and dependency edges, before any
+//! sampling), prepare the storage batch (all CPU work, on the blocking pool so async workers stay
 //! responsive), count, submit to the bounded pipeline. Each receiver's
 //! `reply.rs` maps the result to its protocol; the status codes come from
 //! the one table in [`IngestError::http_status`] and [`IngestError::grpc_code`].
@@ -18,6 +19,7 @@ use spoor_proto::model::TracesData;
 use spoor_proto::validate::{drop_invalid_spans, Rejections};
 use spoor_storage::{prepare_batch, PreparedBatch};
 
+use crate::analytics::Analytics;
 use crate::metrics::{self, outcome, reason};
 use crate::pipeline::{Pipeline, SubmitError};
 use crate::receivers::Receiver;
@@ -166,17 +168,20 @@ impl Ingest {
     where
         D: FnOnce() -> Result<TracesData, IngestError> + Send + 'static,
     {
-        let prepared = tokio::task::spawn_blocking(move || decode().map(prepare))
-            .await
-            .map_err(|join_error| {
-                IngestError::Internal(format!("decoding the request failed: {join_error}"))
-            })??;
+        let analytics = self.pipeline.analytics();
+        let prepared =
+            tokio::task::spawn_blocking(move || decode().map(|data| prepare(data, analytics)))
+                .await
+                .map_err(|join_error| {
+                    IngestError::Internal(format!("decoding the request failed: {join_error}"))
+                })??;
         self.submit(prepared).await
     }
 
     /// Validates, prepares (on the blocking pool) and submits a decoded batch.
     pub(crate) async fn submit_decoded(&self, data: TracesData) -> Result<Accepted, IngestError> {
-        let prepared = tokio::task::spawn_blocking(move || prepare(data))
+        let analytics = self.pipeline.analytics();
+        let prepared = tokio::task::spawn_blocking(move || prepare(data, analytics))
             .await
             .map_err(|join_error| {
                 IngestError::Internal(format!("preparing the batch failed: {join_error}"))
@@ -216,10 +221,13 @@ impl Ingest {
     }
 }
 
-/// The CPU stage: validation and the storage encoding.
-fn prepare(mut data: TracesData) -> Prepared {
+/// The CPU stage: validation, analytics and the storage encoding.
+fn prepare(mut data: TracesData, analytics: Option<Analytics>) -> Prepared {
     let received = data.span_count();
     let rejections = drop_invalid_spans(&mut data);
+    if let Some(analytics) = analytics {
+        analytics.observe(&data);
+    }
     let batch = prepare_batch(data);
     Prepared {
         batch,

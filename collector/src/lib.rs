@@ -11,7 +11,8 @@
 //! [`receivers`]) reads and decodes its wire format straight into the
 //! canonical model, then takes the one path into the pipeline (`ingest`):
 //! drop invalid spans, count, prepare the storage batch on the receiving
-//! side, submit to the [`Pipeline`]. The pipeline is a bounded queue feeding a
+//! side, let the [`Analytics`] count it (RED metrics, dependency edges),
+//! submit to the [`Pipeline`]. The pipeline is a bounded queue feeding a
 //! single writer thread that commits several queued batches per storage write
 //! (group commit) and answers every submitter once its batch is durable. A
 //! full queue answers [`SubmitError::Overloaded`] at once; each receiver's
@@ -27,6 +28,7 @@
 //! [`spoor_storage::Store`]), never knows protobuf field numbers (decoders
 //! live in `spoor-proto`), and never imports the query side.
 
+pub mod analytics;
 mod body;
 pub mod config;
 mod ingest;
@@ -40,6 +42,7 @@ mod testing;
 #[cfg(test)]
 mod tidy_tests;
 
+pub use analytics::{Analytics, AnalyticsConfig};
 pub use config::CollectorConfig;
 pub use pipeline::{Pipeline, SubmitError};
 pub use receivers::otlp_grpc::{otlp_grpc_service, OtlpGrpcService};

@@ -13,13 +13,14 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use spoor_storage::{PreparedBatch, StorageError, Store};
 use tokio::sync::oneshot;
 
+use crate::analytics::Analytics;
 use crate::config::CollectorConfig;
 use crate::metrics;
 use crate::receivers::Receiver;
@@ -68,6 +69,8 @@ struct Shared {
     writer: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<Counts>,
     capacity: usize,
+    /// Sees every accepted batch on the receiving side (set once).
+    analytics: OnceLock<Analytics>,
 }
 
 /// Counts shared by submitters and the writer.
@@ -99,6 +102,7 @@ impl Pipeline {
                 writer: Mutex::new(Some(writer)),
                 counts,
                 capacity,
+                analytics: OnceLock::new(),
             }),
         }
     }
@@ -150,6 +154,17 @@ impl Pipeline {
                 }
             }
         }
+    }
+
+    /// Lets `analytics` see every batch submitted from now on (once; a
+    /// second call is ignored).
+    pub fn set_analytics(&self, analytics: Analytics) {
+        let _ = self.shared.analytics.set(analytics);
+    }
+
+    /// The analytics that see every batch, if any.
+    pub fn analytics(&self) -> Option<Analytics> {
+        self.shared.analytics.get().cloned()
     }
 
     /// Batches waiting for the writer now.

@@ -1,0 +1,423 @@
+//! Pairing spans into dependency edges across batches.
+//!
+//! In: the facts of each received span ([`SpanFacts`]), batch by batch, and
+//! the clock. Out: [`Edge`]s (caller service → called service), each span
+//! pair counted once, plus for every span whether it was new (a span seen
+//! again within the wait is a duplicate and counted nowhere).
+//!
+//! Spans of one trace arrive in any order and in different batches, so every
+//! span waits in a bounded map (by trace id, span id and Zipkin's `shared`
+//! flag) for `wait`, and a span whose parent has not arrived leaves a
+//! waiting reference under the parent's id. Rules:
+//!
+//! - A SERVER or CONSUMER span whose parent belongs to another service is a
+//!   call parent → child. So is a span without kind (or INTERNAL) whose
+//!   parent is not a CLIENT or PRODUCER span (Jaeger's rule for tracers that
+//!   set no kinds); a CLIENT parent is instead paired with its server span.
+//! - A Zipkin shared SERVER span (same id as its CLIENT span) is paired with
+//!   the non-shared span of that id; children of a shared id prefer the
+//!   shared (server) side, which is the service that made their calls.
+//! - A CONSUMER span with links is paired with the linked spans (messaging
+//!   producer → consumer); `connection_type` is `messaging_system` when a
+//!   PRODUCER or CONSUMER span is involved.
+//! - A CLIENT or PRODUCER span that no server span of another service
+//!   answered by the time it leaves the map counts as a call to the service
+//!   its peer attributes name (`virtual_node`, or `database` for database
+//!   clients); a SERVER span that found no parent counts as called by its
+//!   `peer.service` when it has one.
+//! - Calls within one service are not edges. A call failed when the child
+//!   span or its CLIENT/PRODUCER parent has status ERROR.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use spoor_proto::model::SpanKind;
+
+/// Identity of a span in the pairing map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SpanKey {
+    pub trace: u128,
+    pub span: u64,
+    /// Zipkin's shared flag: the server half of a span id shared with its client.
+    pub shared: bool,
+}
+
+/// What pairing needs to know of one span.
+#[derive(Debug, Clone)]
+pub(crate) struct SpanFacts {
+    pub key: SpanKey,
+    /// Parent span id, 0 for a root.
+    pub parent: u64,
+    /// Linked spans (trace, span), kept for CONSUMER spans only.
+    pub links: Vec<(u128, u64)>,
+    pub service: Arc<str>,
+    pub kind: SpanKind,
+    pub error: bool,
+    pub start_ns: u64,
+    pub duration_ns: u64,
+    /// The service on the other side, from the span's own attributes.
+    pub peer: Option<Arc<str>>,
+    /// A database client span (has `db.system`).
+    pub database: bool,
+}
+
+/// How an edge was found (the servicegraph `connection_type` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Connection {
+    Direct,
+    MessagingSystem,
+    VirtualNode,
+    Database,
+}
+
+impl Connection {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Connection::Direct => "",
+            Connection::MessagingSystem => "messaging_system",
+            Connection::VirtualNode => "virtual_node",
+            Connection::Database => "database",
+        }
+    }
+}
+
+/// One call from a client service to a server service.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Edge {
+    pub client: Arc<str>,
+    pub server: Arc<str>,
+    pub connection: Connection,
+    pub failed: bool,
+    /// When the call happened (the child's start, or the client's).
+    pub time_ns: u64,
+    /// Duration of the server side, when it was seen.
+    pub server_ns: Option<u64>,
+    /// Duration of the client side, when it was seen.
+    pub client_ns: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Want {
+    /// The non-shared span of that id (a shared server looking for its client).
+    NonShared,
+    /// The shared span of that id if present, else the non-shared one.
+    PreferShared,
+}
+
+#[derive(Debug)]
+struct Entry {
+    facts: SpanFacts,
+    born_ms: u64,
+    /// A span of another service was paired with this one as its parent.
+    answered: bool,
+    /// Bit i: reference i of this span was paired.
+    resolved: u64,
+}
+
+#[derive(Debug)]
+struct Waiting {
+    born_ms: u64,
+    children: Vec<(SpanKey, u8)>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Span(SpanKey),
+    Waiting((u128, u64)),
+}
+
+/// The bounded pairing state.
+#[derive(Debug)]
+pub(crate) struct Graph {
+    spans: HashMap<SpanKey, Entry>,
+    waiting: HashMap<(u128, u64), Waiting>,
+    order: VecDeque<(u64, Slot)>,
+    wait_ms: u64,
+    max_items: usize,
+}
+
+fn is_caller(kind: SpanKind) -> bool {
+    matches!(kind, SpanKind::Client | SpanKind::Producer)
+}
+
+fn is_callee(kind: SpanKind) -> bool {
+    matches!(kind, SpanKind::Server | SpanKind::Consumer)
+}
+
+/// The spans a span may have been called by, with what each reference wants.
+fn references(facts: &SpanFacts) -> Vec<(u128, u64, Want)> {
+    let trace = facts.key.trace;
+    if facts.key.shared {
+        return vec![(trace, facts.key.span, Want::NonShared)];
+    }
+    if is_caller(facts.kind) {
+        return Vec::new();
+    }
+    if facts.kind == SpanKind::Consumer && !facts.links.is_empty() {
+        return facts
+            .links
+            .iter()
+            .take(64)
+            .map(|(t, s)| (*t, *s, Want::PreferShared))
+            .collect();
+    }
+    if facts.parent != 0 {
+        return vec![(trace, facts.parent, Want::PreferShared)];
+    }
+    Vec::new()
+}
+
+impl Graph {
+    pub(crate) fn new(wait_ms: u64, max_items: usize) -> Graph {
+        Graph {
+            spans: HashMap::new(),
+            waiting: HashMap::new(),
+            order: VecDeque::new(),
+            wait_ms: wait_ms.max(1),
+            max_items: max_items.max(1),
+        }
+    }
+
+    /// Spans and waiting references held now.
+    pub(crate) fn len(&self) -> usize {
+        self.spans.len() + self.waiting.len()
+    }
+
+    /// Adds a batch; returns for each span whether it was new, and pushes the
+    /// edges the batch completes (including edges of spans it pushed out).
+    pub(crate) fn observe(
+        &mut self,
+        now_ms: u64,
+        batch: Vec<SpanFacts>,
+        edges: &mut Vec<Edge>,
+    ) -> Vec<bool> {
+        self.expire(now_ms, edges);
+        let mut new = Vec::with_capacity(batch.len());
+        let mut added = Vec::with_capacity(batch.len());
+        for facts in batch {
+            let key = facts.key;
+            if self.spans.contains_key(&key) {
+                new.push(false);
+                continue;
+            }
+            new.push(true);
+            self.spans.insert(
+                key,
+                Entry {
+                    facts,
+                    born_ms: now_ms,
+                    answered: false,
+                    resolved: 0,
+                },
+            );
+            self.order.push_back((now_ms, Slot::Span(key)));
+            added.push(key);
+        }
+        for key in &added {
+            self.pair_as_child(*key, now_ms, edges);
+        }
+        for key in &added {
+            self.pair_waiting_children(*key, edges);
+        }
+        while self.len() > self.max_items {
+            if !self.evict_oldest(edges) {
+                break;
+            }
+        }
+        new
+    }
+
+    /// Lets go of everything older than the wait.
+    pub(crate) fn expire(&mut self, now_ms: u64, edges: &mut Vec<Edge>) {
+        while let Some((born, _)) = self.order.front() {
+            if born + self.wait_ms > now_ms {
+                break;
+            }
+            self.evict_oldest(edges);
+        }
+    }
+
+    /// Lets go of everything (shutdown).
+    pub(crate) fn drain(&mut self, edges: &mut Vec<Edge>) {
+        while self.evict_oldest(edges) {}
+    }
+
+    fn find(&self, trace: u128, span: u64, want: Want) -> Option<SpanKey> {
+        let shared = SpanKey {
+            trace,
+            span,
+            shared: true,
+        };
+        let plain = SpanKey {
+            trace,
+            span,
+            shared: false,
+        };
+        match want {
+            Want::NonShared => self.spans.contains_key(&plain).then_some(plain),
+            Want::PreferShared => {
+                if self.spans.contains_key(&shared) {
+                    Some(shared)
+                } else {
+                    self.spans.contains_key(&plain).then_some(plain)
+                }
+            }
+        }
+    }
+
+    fn pair_as_child(&mut self, child: SpanKey, now_ms: u64, edges: &mut Vec<Edge>) {
+        let Some(entry) = self.spans.get(&child) else {
+            return;
+        };
+        for (index, (trace, span, want)) in references(&entry.facts).into_iter().enumerate() {
+            match self.find(trace, span, want) {
+                Some(parent) if parent != child => self.pair(child, index as u8, parent, edges),
+                _ => {
+                    let waiting = self.waiting.entry((trace, span)).or_insert_with(|| {
+                        self.order.push_back((now_ms, Slot::Waiting((trace, span))));
+                        Waiting {
+                            born_ms: now_ms,
+                            children: Vec::new(),
+                        }
+                    });
+                    waiting.children.push((child, index as u8));
+                }
+            }
+        }
+    }
+
+    fn pair_waiting_children(&mut self, parent: SpanKey, edges: &mut Vec<Edge>) {
+        let id = (parent.trace, parent.span);
+        let Some(mut waiting) = self.waiting.remove(&id) else {
+            return;
+        };
+        let children = std::mem::take(&mut waiting.children);
+        for (child, index) in children {
+            let Some(entry) = self.spans.get(&child) else {
+                continue;
+            };
+            if entry.resolved & (1 << index) != 0 {
+                continue;
+            }
+            let want = references(&entry.facts)
+                .get(usize::from(index))
+                .map(|r| r.2);
+            let fits = match want {
+                Some(Want::NonShared) => !parent.shared,
+                Some(Want::PreferShared) => true,
+                None => false,
+            };
+            if fits && child != parent {
+                self.pair(child, index, parent, edges);
+            } else {
+                waiting.children.push((child, index));
+            }
+        }
+        if !waiting.children.is_empty() {
+            self.waiting.insert(id, waiting);
+        }
+    }
+
+    /// Decides the pair (child's reference `index` is `parent`) once.
+    fn pair(&mut self, child: SpanKey, index: u8, parent: SpanKey, edges: &mut Vec<Edge>) {
+        let Some(parent_entry) = self.spans.get(&parent) else {
+            return;
+        };
+        let p = &parent_entry.facts;
+        let (p_service, p_kind, p_error, p_duration) =
+            (p.service.clone(), p.kind, p.error, p.duration_ns);
+        let Some(child_entry) = self.spans.get_mut(&child) else {
+            return;
+        };
+        if child_entry.resolved & (1 << index) != 0 {
+            return;
+        }
+        child_entry.resolved |= 1 << index;
+        let c = &child_entry.facts;
+        if c.service == p_service {
+            return;
+        }
+        let is_edge = is_callee(c.kind)
+            || (matches!(c.kind, SpanKind::Internal | SpanKind::Unspecified) && !is_caller(p_kind));
+        if !is_edge {
+            return;
+        }
+        let messaging = c.kind == SpanKind::Consumer || p_kind == SpanKind::Producer;
+        edges.push(Edge {
+            client: p_service,
+            server: c.service.clone(),
+            connection: if messaging {
+                Connection::MessagingSystem
+            } else {
+                Connection::Direct
+            },
+            failed: c.error || (is_caller(p_kind) && p_error),
+            time_ns: c.start_ns,
+            server_ns: Some(c.duration_ns),
+            client_ns: is_caller(p_kind).then_some(p_duration),
+        });
+        if let Some(parent_entry) = self.spans.get_mut(&parent) {
+            parent_entry.answered = true;
+        }
+    }
+
+    /// Removes the oldest item; false when there is none.
+    fn evict_oldest(&mut self, edges: &mut Vec<Edge>) -> bool {
+        let Some((born, slot)) = self.order.pop_front() else {
+            return false;
+        };
+        match slot {
+            Slot::Span(key) => {
+                if self.spans.get(&key).is_some_and(|e| e.born_ms == born) {
+                    if let Some(entry) = self.spans.remove(&key) {
+                        if let Some(edge) = unanswered_edge(&entry) {
+                            edges.push(edge);
+                        }
+                    }
+                }
+            }
+            Slot::Waiting(id) => {
+                if self.waiting.get(&id).is_some_and(|w| w.born_ms == born) {
+                    self.waiting.remove(&id);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The edge a span leaving the map stands for on its own, if any.
+fn unanswered_edge(entry: &Entry) -> Option<Edge> {
+    let f = &entry.facts;
+    let peer = f.peer.clone().filter(|p| **p != *f.service)?;
+    if is_caller(f.kind) && !entry.answered {
+        let connection = if f.kind == SpanKind::Producer {
+            Connection::MessagingSystem
+        } else if f.database {
+            Connection::Database
+        } else {
+            Connection::VirtualNode
+        };
+        return Some(Edge {
+            client: f.service.clone(),
+            server: peer,
+            connection,
+            failed: f.error,
+            time_ns: f.start_ns,
+            server_ns: None,
+            client_ns: Some(f.duration_ns),
+        });
+    }
+    if is_callee(f.kind) && entry.resolved == 0 {
+        return Some(Edge {
+            client: peer,
+            server: f.service.clone(),
+            connection: Connection::VirtualNode,
+            failed: f.error,
+            time_ns: f.start_ns,
+            server_ns: Some(f.duration_ns),
+            client_ns: None,
+        });
+    }
+    None
+}
