@@ -249,20 +249,34 @@ pub(crate) async fn get_trace(
     Ok(json_response(body))
 }
 
-/// `GET /api/dependencies?endTs=&lookback=` (ms): the service dependency
-/// links. Spoor derives none yet, so `data` is always `[]`; the parameters
-/// are still validated like Jaeger's.
-pub(crate) async fn dependencies(RawQuery(query): RawQuery) -> Result<Response, ApiError> {
+/// `GET /api/dependencies?endTs=&lookback=[&service=]` (ms): the service
+/// dependency links of the window, from the persisted analytics
+/// (`crate::dependencies`); parameters validated like Jaeger's.
+pub(crate) async fn dependencies(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref());
-    for name in ["endTs", "lookback"] {
+    let mut window = [None, None];
+    for (slot, name) in window.iter_mut().zip(["endTs", "lookback"]) {
         if let Some(value) = params.first(name) {
-            parse_go_int(name, value, 64)?;
+            *slot = Some(parse_go_int(name, value, 64)?);
         }
     }
-    Ok(json_response(to_json(
-        &Envelope::data(Vec::<()>::new()),
-        params.pretty_print(),
-    )?))
+    let service = params.first("service").map(str::to_string);
+    let store = state.store.clone();
+    let body = blocking(move || {
+        let links = crate::dependencies::links_in_window(
+            &store,
+            window[0],
+            window[1],
+            crate::dependencies::DEFAULT_LOOKBACK_MS,
+        )?;
+        let links = crate::dependencies::jaeger_links(links, service.as_deref());
+        to_json(&Envelope::data(links), params.pretty_print())
+    })
+    .await?;
+    Ok(json_response(body))
 }
 
 /// Splits a batch into one document per trace id (first-appearance order),

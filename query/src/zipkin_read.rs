@@ -19,7 +19,8 @@
 //! answer never contains a trace that does not match. Lookups are by the full
 //! trace id (Zipkin's strict mode). `/remoteServices` and
 //! `/autocompleteValues` are read from recent traces the same way;
-//! `/dependencies` is empty until Spoor derives links.
+//! `/dependencies` reads the links the analytics persisted
+//! (`crate::dependencies`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -610,14 +611,27 @@ async fn trace_many(
     Ok(json_body(trace_list(&traces), false))
 }
 
-async fn dependencies(RawQuery(query): RawQuery) -> Result<Response, ZipkinError> {
+async fn dependencies(
+    State(state): State<ZipkinState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ZipkinError> {
     let params = QueryParams::parse(query.as_deref());
     if params.first("endTs").is_none() {
         return Err(bad("endTs is required"));
     }
-    positive(&params, "endTs")?;
-    positive(&params, "lookback")?;
-    Ok(json_body(b"[]".to_vec(), false))
+    let end = positive(&params, "endTs")?.map(|v| v.min(i64::MAX as u64) as i64);
+    let lookback = positive(&params, "lookback")?.map(|v| v.min(i64::MAX as u64) as i64);
+    let default_lookback = state.settings.default_lookback.as_millis() as u64;
+    let store = state.store.clone();
+    let links = tokio::task::spawn_blocking(move || {
+        crate::dependencies::links_in_window(&store, end, lookback, default_lookback)
+    })
+    .await
+    .map_err(|e| ZipkinError::Internal(e.to_string()))?
+    .map_err(|e| ZipkinError::Internal(e.to_string()))?;
+    let body = serde_json::to_vec(&crate::dependencies::zipkin_links(links))
+        .map_err(|e| ZipkinError::Internal(e.to_string()))?;
+    Ok(json_body(body, false))
 }
 
 async fn autocomplete_keys(State(state): State<ZipkinState>) -> Response {
