@@ -23,6 +23,7 @@ use crate::analytics::Analytics;
 use crate::metrics::{self, outcome, reason};
 use crate::pipeline::{Pipeline, SubmitError};
 use crate::receivers::Receiver;
+use crate::sampling::{HeadOutcome, HeadSampler};
 
 /// The spans of a request that was accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -130,6 +131,8 @@ struct Prepared {
     batch: PreparedBatch,
     received: usize,
     rejections: Rejections,
+    /// What probabilistic sampling kept and dropped.
+    sampled: HeadOutcome,
 }
 
 impl Ingest {
@@ -169,23 +172,27 @@ impl Ingest {
         D: FnOnce() -> Result<TracesData, IngestError> + Send + 'static,
     {
         let analytics = self.pipeline.analytics();
-        let prepared =
-            tokio::task::spawn_blocking(move || decode().map(|data| prepare(data, analytics)))
-                .await
-                .map_err(|join_error| {
-                    IngestError::Internal(format!("decoding the request failed: {join_error}"))
-                })??;
+        let head = self.pipeline.head_sampler();
+        let prepared = tokio::task::spawn_blocking(move || {
+            decode().map(|data| prepare(data, analytics, head.as_deref()))
+        })
+        .await
+        .map_err(|join_error| {
+            IngestError::Internal(format!("decoding the request failed: {join_error}"))
+        })??;
         self.submit(prepared).await
     }
 
     /// Validates, prepares (on the blocking pool) and submits a decoded batch.
     pub(crate) async fn submit_decoded(&self, data: TracesData) -> Result<Accepted, IngestError> {
         let analytics = self.pipeline.analytics();
-        let prepared = tokio::task::spawn_blocking(move || prepare(data, analytics))
-            .await
-            .map_err(|join_error| {
-                IngestError::Internal(format!("preparing the batch failed: {join_error}"))
-            })?;
+        let head = self.pipeline.head_sampler();
+        let prepared =
+            tokio::task::spawn_blocking(move || prepare(data, analytics, head.as_deref()))
+                .await
+                .map_err(|join_error| {
+                    IngestError::Internal(format!("preparing the batch failed: {join_error}"))
+                })?;
         self.submit(prepared).await
     }
 
@@ -194,11 +201,15 @@ impl Ingest {
             batch,
             received,
             rejections,
+            sampled,
         } = prepared;
         let rejected = rejections.rejected.min(received);
-        let to_store = received - rejected;
+        crate::sampling::count_head(sampled);
+        let sampled_out = sampled.dropped.min(received - rejected);
+        let to_store = received - rejected - sampled_out;
         metrics::spans_received(self.receiver, received);
         metrics::spans_rejected(self.receiver, reason::INVALID, rejected);
+        metrics::spans_rejected(self.receiver, reason::SAMPLED, sampled_out);
         let rejection_message =
             (rejected > 0).then(|| rejection_message(rejected, rejections.first_error));
         if to_store > 0 {
@@ -222,17 +233,24 @@ impl Ingest {
 }
 
 /// The CPU stage: validation, analytics and the storage encoding.
-fn prepare(mut data: TracesData, analytics: Option<Analytics>) -> Prepared {
+fn prepare(
+    mut data: TracesData,
+    analytics: Option<Analytics>,
+    head: Option<&HeadSampler>,
+) -> Prepared {
     let received = data.span_count();
     let rejections = drop_invalid_spans(&mut data);
     if let Some(analytics) = analytics {
         analytics.observe(&data);
     }
+    // Sampling comes after the analytics, which count every span.
+    let sampled = head.map_or_else(HeadOutcome::default, |head| head.apply(&mut data));
     let batch = prepare_batch(data);
     Prepared {
         batch,
         received,
         rejections,
+        sampled,
     }
 }
 

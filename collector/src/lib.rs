@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod receivers;
 mod rpc_status;
+pub mod sampling;
 
 #[cfg(test)]
 mod testing;
@@ -49,3 +50,4 @@ pub use receivers::otlp_grpc::{otlp_grpc_service, OtlpGrpcService};
 pub use receivers::otlp_http::otlp_http_router;
 pub use receivers::zipkin_http::zipkin_router;
 pub use receivers::Receiver;
+pub use sampling::SamplingConfig;

@@ -72,6 +72,9 @@ pub mod reason {
     pub const STORAGE_ERROR: &str = "storage_error";
     /// The collector was shutting down.
     pub const SHUTTING_DOWN: &str = "shutting_down";
+    /// Dropped by probabilistic sampling at ingest (the client is told they
+    /// were accepted; see `spoor_sampling_spans_dropped_total`).
+    pub const SAMPLED: &str = "sampled";
 }
 
 /// Registers descriptions and units with the installed recorder.

@@ -69,6 +69,8 @@ struct Shared {
     writer: Mutex<Option<JoinHandle<()>>>,
     counts: Arc<Counts>,
     capacity: usize,
+    /// Probabilistic sampling at ingest (`crate::sampling::head`), if any.
+    head_sampler: std::sync::OnceLock<Arc<crate::sampling::HeadSampler>>,
     /// Sees every accepted batch on the receiving side (set once).
     analytics: OnceLock<Analytics>,
 }
@@ -102,6 +104,7 @@ impl Pipeline {
                 writer: Mutex::new(Some(writer)),
                 counts,
                 capacity,
+                head_sampler: std::sync::OnceLock::new(),
                 analytics: OnceLock::new(),
             }),
         }
@@ -165,6 +168,20 @@ impl Pipeline {
     /// The analytics that see every batch, if any.
     pub fn analytics(&self) -> Option<Analytics> {
         self.shared.analytics.get().cloned()
+    }
+
+    /// Samples every batch submitted from now on at ingest, after the
+    /// analytics saw it (once; a second call is ignored). A sampler that
+    /// keeps everything is not installed.
+    pub fn set_head_sampler(&self, sampler: crate::sampling::HeadSampler) {
+        if !sampler.keeps_everything() {
+            let _ = self.shared.head_sampler.set(Arc::new(sampler));
+        }
+    }
+
+    /// The ingest sampler, if any.
+    pub(crate) fn head_sampler(&self) -> Option<Arc<crate::sampling::HeadSampler>> {
+        self.shared.head_sampler.get().cloned()
     }
 
     /// Batches waiting for the writer now.
