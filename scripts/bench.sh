@@ -41,6 +41,9 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+for tool in curl du getconf timeout awk; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is required" >&2; exit 2; }
+done
 
 BENCH_SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
 BENCH_SPOOR_BIN=${BENCH_SPOOR_BIN:-target/release/spoor}
