@@ -3,7 +3,7 @@
 //!
 //! In: `GET /api/v3/services`, `/api/v3/operations?service=&spanKind=`,
 //! `/api/v3/traces/{trace_id}`, `/api/v3/traces?query.…`,
-//! `/api/v3/trace-summaries?query.…`, `/api/v3/dependencies`; parameters in
+//! `/api/v3/trace-summaries?query.…`, `/api/v3/dependencies?startTime&endTime`; parameters in
 //! camelCase or the older snake_case. Out: v3's own JSON shapes — traces as
 //! one OTLP/JSON document under `result`, summaries under `summaries`,
 //! `services`/`operations` arrays always present — and v3 errors
@@ -353,10 +353,34 @@ pub(crate) async fn trace_summaries(
     Ok(json_body(&json!({ "summaries": summaries })))
 }
 
-/// `GET /api/v3/dependencies` → `{"dependencies":[]}`: Spoor computes no
-/// dependency links yet.
-pub(crate) async fn dependencies() -> Response {
-    json_body(&json!({ "dependencies": [] }))
+/// `GET /api/v3/dependencies?startTime=&endTime=` (RFC 3339; default the
+/// last 24 hours) → `{"dependencies":[{parent, child, callCount}]}`, from the
+/// persisted analytics links.
+pub(crate) async fn dependencies(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, V3Error> {
+    let params = QueryParams::parse(query.as_deref());
+    let start = time_param(&params, &["startTime", "start_time"])?;
+    let end = time_param(&params, &["endTime", "end_time"])?;
+    let end_ms = end.map(|ns| (ns / 1_000_000) as i64);
+    let lookback_ms = match (start, end) {
+        (Some(start), Some(end)) => Some(((end - start) / 1_000_000) as i64),
+        (Some(start), None) => Some(((now_ns(SystemTime::now()) - start) / 1_000_000) as i64),
+        _ => None,
+    };
+    let store = state.store.clone();
+    let links = blocking(move || {
+        let links = crate::dependencies::links_in_window(
+            &store,
+            end_ms,
+            lookback_ms,
+            crate::dependencies::DEFAULT_LOOKBACK_MS,
+        )?;
+        Ok(crate::dependencies::jaeger_links(links, None))
+    })
+    .await?;
+    Ok(json_body(&json!({ "dependencies": links })))
 }
 
 #[cfg(test)]

@@ -98,6 +98,26 @@ impl Backend {
         spans
     }
 
+    /// The dependency links between two request timestamps.
+    async fn dependencies(
+        &self,
+        start: &prost_types::Timestamp,
+        end: &prost_types::Timestamp,
+    ) -> Result<Vec<crate::dependencies::JaegerLink>, Status> {
+        let end_ms = (timestamp_nanos(end) / 1_000_000) as i64;
+        let lookback_ms = ((timestamp_nanos(end) - timestamp_nanos(start)) / 1_000_000) as i64;
+        self.blocking("failed to read dependencies", move |store| {
+            let links = crate::dependencies::links_in_window(
+                store,
+                Some(end_ms),
+                Some(lookback_ms),
+                crate::dependencies::DEFAULT_LOOKBACK_MS,
+            )?;
+            Ok(crate::dependencies::jaeger_links(links, None))
+        })
+        .await
+    }
+
     fn otlp_trace(&self, mut data: model::TracesData, raw: bool) -> model::TracesData {
         cap_model_trace(&mut data, self.settings.max_spans_per_trace);
         if !raw {
@@ -250,13 +270,23 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
         request: Request<api_v2::GetDependenciesRequest>,
     ) -> Result<Response<api_v2::GetDependenciesResponse>, Status> {
         let request = request.into_inner();
-        if request.start_time.is_none() || request.end_time.is_none() {
+        let (Some(start), Some(end)) = (&request.start_time, &request.end_time) else {
             return Err(Status::invalid_argument(
                 "start_time and end_time are required",
             ));
-        }
-        // Spoor derives no dependency links yet.
-        Ok(Response::new(api_v2::GetDependenciesResponse::default()))
+        };
+        let links = self.backend.dependencies(start, end).await?;
+        Ok(Response::new(api_v2::GetDependenciesResponse {
+            dependencies: links
+                .into_iter()
+                .map(|l| api_v2::DependencyLink {
+                    parent: l.parent,
+                    child: l.child,
+                    call_count: l.call_count,
+                    source: String::new(),
+                })
+                .collect(),
+        }))
     }
 }
 
@@ -384,10 +414,25 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
 
     async fn get_dependencies(
         &self,
-        _request: Request<api_v3::GetDependenciesRequest>,
+        request: Request<api_v3::GetDependenciesRequest>,
     ) -> Result<Response<api_v3::DependenciesResponse>, Status> {
-        // Spoor derives no dependency links yet.
-        Ok(Response::new(api_v3::DependenciesResponse::default()))
+        let request = request.into_inner();
+        let (Some(start), Some(end)) = (&request.start_time, &request.end_time) else {
+            return Err(Status::invalid_argument(
+                "start_time and end_time are required",
+            ));
+        };
+        let links = self.backend.dependencies(start, end).await?;
+        Ok(Response::new(api_v3::DependenciesResponse {
+            dependencies: links
+                .into_iter()
+                .map(|l| api_v3::Dependency {
+                    parent: l.parent,
+                    child: l.child,
+                    call_count: l.call_count,
+                })
+                .collect(),
+        }))
     }
 }
 

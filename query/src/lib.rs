@@ -1,22 +1,31 @@
-//! Spoor's query side: the Jaeger v1 HTTP JSON API (`/api/services`,
-//! `/api/operations`, `/api/traces`, …) that the Jaeger UI, Grafana and
-//! Kiali read traces through.
+//! Spoor's query side: every API the Jaeger UI, Grafana, Kiali and Zipkin
+//! clients read traces through.
 //!
-//! In: HTTP requests (through the [`axum::Router`] built by
-//! [`jaeger_http_router`]) and the shared [`Store`]. Out: JSON responses in
-//! Jaeger's envelope, with traces in the Jaeger UI model
-//! ([`jaeger_json`]), repaired for display by the query-time adjusters
-//! ([`adjust`]) unless the request says `raw=true`.
+//! In: HTTP and gRPC requests and the shared [`Store`]. Out:
+//! - [`jaeger_http_router`] (query port, under the base path): the Jaeger v1
+//!   JSON API (`/api/services`, `/api/operations`, `/api/traces`,
+//!   `/api/archive/{id}`, `/api/dependencies`, `/api/transform`) with traces in
+//!   the Jaeger UI model ([`jaeger_json`]) repaired by the query-time
+//!   adjusters ([`adjust`]) unless `raw=true`, and api_v3 over HTTP
+//!   (`api_v3`: `/api/v3/services`, `/operations`, `/traces`,
+//!   `/trace-summaries`, `/dependencies`) with OTLP/JSON traces;
+//! - [`jaeger_ui_router`]: a Jaeger UI build with its injected configuration
+//!   ([`ui_assets`]);
+//! - [`query_grpc_routes`] (gRPC query port): api_v2 and api_v3
+//!   `QueryService`, health and reflection ([`grpc`], spans converted by
+//!   [`jaeger_proto`]);
+//! - [`zipkin_read_router`] (Zipkin port): the Zipkin v2 read API
+//!   ([`zipkin_read`]).
 //!
-//! Layout: [`params`] reads query strings (with Jaeger's exact error
-//! messages), [`duration`] Go duration strings, [`jaeger_json`] holds the
-//! wire model and the conversion from the canonical model, [`adjust`] the
-//! adjusters, `handlers` the endpoints and `error` the single place a failure
-//! becomes a response. Settings live in [`QueryHttpSettings`].
+//! Layout: [`params`], [`duration`] and [`rfc3339`] read request values
+//! (with Jaeger's exact error messages), `search` turns any API's search into
+//! one store query, [`summary`] computes trace summaries, [`cap`] the
+//! per-trace span cap, `handlers` the v1 endpoints and `error` the single
+//! place a v1 failure becomes a response (api_v3 has its own error shape).
+//! Settings live in [`QueryHttpSettings`] and [`ZipkinReadSettings`].
 //!
-//! Not served here (yet): archive, dependencies, metrics, `/api/v3`, the UI
-//! assets. The router only claims `{base_path}/api/...`, so it can be merged
-//! with routers that serve the rest.
+//! The HTTP router only claims `{base_path}/api/...`, so it merges with the
+//! UI's router, which serves everything else under the base path.
 
 use std::sync::Arc;
 
@@ -52,9 +61,11 @@ pub use zipkin_read::{zipkin_read_router, ZipkinReadSettings};
 
 /// Builds the Jaeger v1 HTTP API under `settings.base_path`.
 ///
-/// Routes (all `GET`; another method → 405 with a JSON error body):
+/// Routes (`GET` unless noted; another method → 405 with a JSON error body):
 /// `/api/services`, `/api/services/{service}/operations`, `/api/operations`,
-/// `/api/traces`, `/api/traces/{traceID}`. Any other path under `/api/` → 404
+/// `/api/traces`, `/api/traces/{traceID}`, `/api/dependencies`,
+/// `POST /api/archive/{traceID}`, `POST /api/transform`, and the `/api/v3/…`
+/// endpoints. Any other path under `/api/` → 404
 /// with a JSON error body. The router has no fallback of its own, so it
 /// merges with the UI's router. The caller validates `settings` first
 /// ([`QueryHttpSettings::validate`]).
