@@ -59,6 +59,14 @@ pub struct Listen {
     pub query_grpc: SocketAddr,
     /// Admin: health, metrics.
     pub admin: SocketAddr,
+    /// Jaeger gRPC collector (`CollectorService/PostSpans`).
+    pub jaeger_grpc: SocketAddr,
+    /// Jaeger Thrift over HTTP (`POST /api/traces`).
+    pub jaeger_thrift_http: SocketAddr,
+    /// Jaeger agent, compact Thrift over UDP.
+    pub agent_compact: SocketAddr,
+    /// Jaeger agent, binary Thrift over UDP.
+    pub agent_binary: SocketAddr,
 }
 
 impl Default for Listen {
@@ -71,6 +79,10 @@ impl Default for Listen {
             query_http: any(16686),
             query_grpc: any(16685),
             admin: any(14269),
+            jaeger_grpc: any(14250),
+            jaeger_thrift_http: any(14268),
+            agent_compact: any(6831),
+            agent_binary: any(6832),
         }
     }
 }
@@ -115,6 +127,18 @@ pub struct Overrides {
     /// Admin (health, metrics) listen address.
     #[arg(long, env = "SPOOR_ADMIN_ADDR", value_name = "ADDR")]
     pub admin_addr: Option<SocketAddr>,
+    /// Jaeger gRPC collector listen address.
+    #[arg(long, env = "SPOOR_JAEGER_GRPC_ADDR", value_name = "ADDR")]
+    pub jaeger_grpc_addr: Option<SocketAddr>,
+    /// Jaeger Thrift HTTP collector listen address.
+    #[arg(long, env = "SPOOR_JAEGER_THRIFT_HTTP_ADDR", value_name = "ADDR")]
+    pub jaeger_thrift_http_addr: Option<SocketAddr>,
+    /// Jaeger agent compact Thrift UDP listen address.
+    #[arg(long, env = "SPOOR_AGENT_COMPACT_ADDR", value_name = "ADDR")]
+    pub agent_compact_addr: Option<SocketAddr>,
+    /// Jaeger agent binary Thrift UDP listen address.
+    #[arg(long, env = "SPOOR_AGENT_BINARY_ADDR", value_name = "ADDR")]
+    pub agent_binary_addr: Option<SocketAddr>,
     /// How long traces are kept, e.g. `72h`, `7d`.
     #[arg(long, env = "SPOOR_RETENTION", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<Duration>,
@@ -145,6 +169,10 @@ pub const KNOWN_ENV: &[&str] = &[
     "SPOOR_QUERY_HTTP_ADDR",
     "SPOOR_QUERY_GRPC_ADDR",
     "SPOOR_ADMIN_ADDR",
+    "SPOOR_JAEGER_GRPC_ADDR",
+    "SPOOR_JAEGER_THRIFT_HTTP_ADDR",
+    "SPOOR_AGENT_COMPACT_ADDR",
+    "SPOOR_AGENT_BINARY_ADDR",
     "SPOOR_RETENTION",
     "SPOOR_MAX_DISK_BYTES",
     "SPOOR_OTLP_HTTP_MAX_BODY_BYTES",
@@ -240,6 +268,18 @@ impl Config {
         if let Some(v) = o.admin_addr {
             self.listen.admin = v;
         }
+        if let Some(v) = o.jaeger_grpc_addr {
+            self.listen.jaeger_grpc = v;
+        }
+        if let Some(v) = o.jaeger_thrift_http_addr {
+            self.listen.jaeger_thrift_http = v;
+        }
+        if let Some(v) = o.agent_compact_addr {
+            self.listen.agent_compact = v;
+        }
+        if let Some(v) = o.agent_binary_addr {
+            self.listen.agent_binary = v;
+        }
         if let Some(v) = o.retention {
             self.storage.retention = v;
         }
@@ -283,6 +323,8 @@ impl Config {
             ("listen.query_http", l.query_http),
             ("listen.query_grpc", l.query_grpc),
             ("listen.admin", l.admin),
+            ("listen.jaeger_grpc", l.jaeger_grpc),
+            ("listen.jaeger_thrift_http", l.jaeger_thrift_http),
         ];
         for (i, (name, addr)) in addrs.iter().enumerate() {
             for (other, other_addr) in &addrs[i + 1..] {
@@ -290,6 +332,13 @@ impl Config {
                     problems.push(format!("{name} and {other} both use {addr}"));
                 }
             }
+        }
+        // The agent listeners are UDP: they only clash with each other.
+        if l.agent_compact == l.agent_binary && l.agent_compact.port() != 0 {
+            problems.push(format!(
+                "listen.agent_compact and listen.agent_binary both use {}",
+                l.agent_compact
+            ));
         }
         if problems.is_empty() {
             Ok(())

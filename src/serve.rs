@@ -43,6 +43,12 @@ pub fn run_all_in_one(config: Config) -> anyhow::Result<()> {
     runtime.block_on(serve(config, metrics))
 }
 
+async fn bind_udp(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::UdpSocket> {
+    tokio::net::UdpSocket::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen for {what} on udp {addr}"))
+}
+
 async fn bind(addr: SocketAddr, what: &str) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr)
         .await
@@ -66,6 +72,10 @@ async fn serve(
     let query_http = bind(l.query_http, "the Jaeger query API").await?;
     let query_grpc = bind(l.query_grpc, "the Jaeger query gRPC API").await?;
     let admin_listener = bind(l.admin, "admin").await?;
+    let jaeger_grpc = bind(l.jaeger_grpc, "Jaeger gRPC").await?;
+    let jaeger_thrift_http = bind(l.jaeger_thrift_http, "Jaeger Thrift HTTP").await?;
+    let agent_compact = bind_udp(l.agent_compact, "the Jaeger agent (compact)").await?;
+    let agent_binary = bind_udp(l.agent_binary, "the Jaeger agent (binary)").await?;
 
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -80,6 +90,10 @@ async fn serve(
         ("query_http", query_http.local_addr()?),
         ("query_grpc", query_grpc.local_addr()?),
         ("admin", admin_listener.local_addr()?),
+        ("jaeger_grpc", jaeger_grpc.local_addr()?),
+        ("jaeger_thrift_http", jaeger_thrift_http.local_addr()?),
+        ("agent_compact", agent_compact.local_addr()?),
+        ("agent_binary", agent_binary.local_addr()?),
     ];
 
     let mut servers = Vec::new();
@@ -120,6 +134,37 @@ async fn serve(
         stop_rx.clone(),
         "Zipkin",
     ));
+    let jaeger_grpc_service =
+        spoor_collector::jaeger_grpc_service(pipeline.clone(), &config.collector);
+    let rx = stop_rx.clone();
+    servers.push(tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(jaeger_grpc_service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(jaeger_grpc),
+                stopped(rx),
+            )
+            .await
+            .context("Jaeger gRPC server failed")
+    }));
+    servers.push(http(
+        jaeger_thrift_http,
+        spoor_collector::jaeger_thrift_http_router(pipeline.clone(), &config.collector),
+        stop_rx.clone(),
+        "Jaeger Thrift HTTP",
+    ));
+    for (socket, protocol) in [
+        (agent_compact, spoor_collector::ThriftProtocol::Compact),
+        (agent_binary, spoor_collector::ThriftProtocol::Binary),
+    ] {
+        let agent =
+            spoor_collector::AgentUdpReceiver::new(pipeline.clone(), &config.collector, protocol);
+        let rx = stop_rx.clone();
+        servers.push(tokio::spawn(async move {
+            agent.serve(socket, stopped(rx)).await;
+            Ok(())
+        }));
+    }
     let ui = match &config.query.http.ui_dir {
         Some(dir) => spoor_query::jaeger_ui_router(&config.query.http, dir)?,
         None => ui_router(config.query.http.normalized_base_path()),

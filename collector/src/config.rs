@@ -26,8 +26,14 @@ pub struct CollectorConfig {
     pub otlp_grpc: OtlpGrpcConfig,
     /// OTLP over HTTP.
     pub otlp_http: OtlpHttpConfig,
-    /// Zipkin v2 over HTTP.
+    /// Zipkin v2 (and v1) over HTTP.
     pub zipkin: ZipkinConfig,
+    /// Jaeger over gRPC (`CollectorService/PostSpans`).
+    pub jaeger_grpc: JaegerGrpcConfig,
+    /// Jaeger Thrift over HTTP (`POST /api/traces`).
+    pub jaeger_thrift_http: JaegerThriftHttpConfig,
+    /// Jaeger agent over UDP (`Agent.emitBatch`, compact and binary Thrift).
+    pub agent: AgentConfig,
     /// Seconds a client is told to wait before retrying when the pipeline is
     /// full or shutting down (HTTP `Retry-After`, gRPC `RetryInfo`).
     pub retry_after_seconds: u64,
@@ -40,6 +46,9 @@ impl Default for CollectorConfig {
             otlp_grpc: OtlpGrpcConfig::default(),
             otlp_http: OtlpHttpConfig::default(),
             zipkin: ZipkinConfig::default(),
+            jaeger_grpc: JaegerGrpcConfig::default(),
+            jaeger_thrift_http: JaegerThriftHttpConfig::default(),
+            agent: AgentConfig::default(),
             retry_after_seconds: 1,
         }
     }
@@ -119,6 +128,56 @@ impl Default for ZipkinConfig {
     }
 }
 
+/// Settings of the Jaeger gRPC receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JaegerGrpcConfig {
+    /// Largest accepted request message, in bytes after decompression.
+    pub max_message_bytes: usize,
+}
+
+impl Default for JaegerGrpcConfig {
+    fn default() -> Self {
+        JaegerGrpcConfig {
+            max_message_bytes: 16 * MIB,
+        }
+    }
+}
+
+/// Settings of the Jaeger Thrift HTTP receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JaegerThriftHttpConfig {
+    /// Largest accepted request body, in bytes; applies to the body as sent
+    /// and again to the body after decompression.
+    pub max_body_bytes: usize,
+}
+
+impl Default for JaegerThriftHttpConfig {
+    fn default() -> Self {
+        JaegerThriftHttpConfig {
+            max_body_bytes: 20 * MIB,
+        }
+    }
+}
+
+/// Settings of the Jaeger agent UDP receivers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Datagrams of one listener being decoded or stored at once; a datagram
+    /// arriving when this many are in flight is dropped and counted.
+    pub max_datagrams_in_flight: usize,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            max_datagrams_in_flight: 64,
+        }
+    }
+}
+
 impl CollectorConfig {
     /// The retry hint given to clients that are asked to back off.
     pub fn retry_after(&self) -> Duration {
@@ -160,6 +219,21 @@ impl CollectorConfig {
             self.zipkin.max_body_bytes,
             MAX_SIZE_LIMIT,
         );
+        check_range(
+            "jaeger_grpc.max_message_bytes",
+            self.jaeger_grpc.max_message_bytes,
+            MAX_SIZE_LIMIT,
+        );
+        check_range(
+            "jaeger_thrift_http.max_body_bytes",
+            self.jaeger_thrift_http.max_body_bytes,
+            MAX_SIZE_LIMIT,
+        );
+        check_range(
+            "agent.max_datagrams_in_flight",
+            self.agent.max_datagrams_in_flight,
+            MAX_QUEUE,
+        );
         if self.retry_after_seconds == 0 || self.retry_after_seconds > MAX_RETRY_AFTER_SECONDS {
             problems.push(format!(
                 "collector.retry_after_seconds must be between 1 and {MAX_RETRY_AFTER_SECONDS}, got {}",
@@ -188,6 +262,9 @@ mod tests {
         assert_eq!(config.otlp_http.max_body_bytes, 20 * MIB);
         assert_eq!(config.zipkin.max_body_bytes, 20 * MIB);
         assert!(!config.zipkin.strict);
+        assert_eq!(config.jaeger_grpc.max_message_bytes, 16 * MIB);
+        assert_eq!(config.jaeger_thrift_http.max_body_bytes, 20 * MIB);
+        assert_eq!(config.agent.max_datagrams_in_flight, 64);
         assert_eq!(config.retry_after(), Duration::from_secs(1));
     }
 

@@ -1,7 +1,8 @@
 //! Spoor's collector: the receivers that accept spans over the network and the
 //! bounded pipeline that hands them to storage.
 //!
-//! In: requests in the OTLP (gRPC and HTTP) and Zipkin v2 (HTTP) protocols.
+//! In: requests in the OTLP (gRPC and HTTP), Zipkin v2 and v1 (HTTP) and
+//! Jaeger (gRPC, Thrift over HTTP, agent Thrift over UDP) protocols.
 //! Out: [`spoor_storage::PreparedBatch`]es written through
 //! [`spoor_storage::Store::write_batches`], and each protocol's answer to its
 //! client: success, partial success, a clear error naming what is wrong, or
@@ -46,6 +47,9 @@ mod tidy_tests;
 pub use analytics::{Analytics, AnalyticsConfig};
 pub use config::CollectorConfig;
 pub use pipeline::{Pipeline, SubmitError};
+pub use receivers::agent_udp::{AgentUdpReceiver, ThriftProtocol};
+pub use receivers::jaeger_grpc::jaeger_grpc_service;
+pub use receivers::jaeger_thrift_http::jaeger_thrift_http_router;
 pub use receivers::otlp_grpc::{otlp_grpc_service, OtlpGrpcService};
 pub use receivers::otlp_http::otlp_http_router;
 pub use receivers::zipkin_http::zipkin_router;

@@ -58,6 +58,10 @@ impl Spoor {
             "--query-http-addr",
             "--query-grpc-addr",
             "--admin-addr",
+            "--jaeger-grpc-addr",
+            "--jaeger-thrift-http-addr",
+            "--agent-compact-addr",
+            "--agent-binary-addr",
         ] {
             cmd.arg(flag).arg("127.0.0.1:0");
         }

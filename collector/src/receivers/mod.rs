@@ -16,6 +16,9 @@ use axum::Router;
 use crate::config::CollectorConfig;
 use crate::pipeline::Pipeline;
 
+pub mod agent_udp;
+pub mod jaeger_grpc;
+pub mod jaeger_thrift_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod zipkin_http;
@@ -29,11 +32,30 @@ pub enum Receiver {
     OtlpHttp,
     /// Zipkin v2 over HTTP: `POST /api/v2/spans`.
     ZipkinHttp,
+    /// Zipkin v1 over HTTP: `POST /api/v1/spans`, served on the Zipkin port.
+    ZipkinV1Http,
+    /// Jaeger over gRPC: `jaeger.api_v2.CollectorService/PostSpans`.
+    JaegerGrpc,
+    /// Jaeger Thrift over HTTP: `POST /api/traces`.
+    JaegerThriftHttp,
+    /// Jaeger agent over UDP, compact Thrift: `Agent.emitBatch`.
+    AgentCompact,
+    /// Jaeger agent over UDP, binary Thrift: `Agent.emitBatch`.
+    AgentBinary,
 }
 
 impl Receiver {
     /// Every receiver.
-    pub const ALL: [Receiver; 3] = [Receiver::OtlpGrpc, Receiver::OtlpHttp, Receiver::ZipkinHttp];
+    pub const ALL: [Receiver; 8] = [
+        Receiver::OtlpGrpc,
+        Receiver::OtlpHttp,
+        Receiver::ZipkinHttp,
+        Receiver::ZipkinV1Http,
+        Receiver::JaegerGrpc,
+        Receiver::JaegerThriftHttp,
+        Receiver::AgentCompact,
+        Receiver::AgentBinary,
+    ];
 
     /// The metric label and log name of the receiver.
     pub fn label(self) -> &'static str {
@@ -41,6 +63,11 @@ impl Receiver {
             Receiver::OtlpGrpc => "otlp_grpc",
             Receiver::OtlpHttp => "otlp_http",
             Receiver::ZipkinHttp => "zipkin_http",
+            Receiver::ZipkinV1Http => "zipkin_v1_http",
+            Receiver::JaegerGrpc => "jaeger_grpc",
+            Receiver::JaegerThriftHttp => "jaeger_thrift_http",
+            Receiver::AgentCompact => "agent_compact",
+            Receiver::AgentBinary => "agent_binary",
         }
     }
 
@@ -49,7 +76,11 @@ impl Receiver {
         match self {
             Receiver::OtlpGrpc => 4317,
             Receiver::OtlpHttp => 4318,
-            Receiver::ZipkinHttp => 9411,
+            Receiver::ZipkinHttp | Receiver::ZipkinV1Http => 9411,
+            Receiver::JaegerGrpc => 14250,
+            Receiver::JaegerThriftHttp => 14268,
+            Receiver::AgentCompact => 6831,
+            Receiver::AgentBinary => 6832,
         }
     }
 }
@@ -69,6 +100,8 @@ pub enum ReceiverService {
     Grpc(tonic::service::Routes),
     /// Serve with axum; more routes may be merged into the router.
     Http(Router),
+    /// Serve on a UDP socket with [`agent_udp::AgentUdpReceiver::serve`].
+    Udp(agent_udp::AgentUdpReceiver),
 }
 
 /// Every receiver, built from the pipeline and the (validated) config.
@@ -89,6 +122,35 @@ pub fn all(pipeline: &Pipeline, config: &CollectorConfig) -> Vec<ReceiverEndpoin
             receiver: Receiver::ZipkinHttp,
             service: ReceiverService::Http(zipkin_http::zipkin_router(pipeline.clone(), config)),
         },
+        ReceiverEndpoint {
+            receiver: Receiver::JaegerGrpc,
+            service: ReceiverService::Grpc(tonic::service::Routes::new(
+                jaeger_grpc::jaeger_grpc_service(pipeline.clone(), config),
+            )),
+        },
+        ReceiverEndpoint {
+            receiver: Receiver::JaegerThriftHttp,
+            service: ReceiverService::Http(jaeger_thrift_http::jaeger_thrift_http_router(
+                pipeline.clone(),
+                config,
+            )),
+        },
+        ReceiverEndpoint {
+            receiver: Receiver::AgentCompact,
+            service: ReceiverService::Udp(agent_udp::AgentUdpReceiver::new(
+                pipeline.clone(),
+                config,
+                agent_udp::ThriftProtocol::Compact,
+            )),
+        },
+        ReceiverEndpoint {
+            receiver: Receiver::AgentBinary,
+            service: ReceiverService::Udp(agent_udp::AgentUdpReceiver::new(
+                pipeline.clone(),
+                config,
+                agent_udp::ThriftProtocol::Binary,
+            )),
+        },
     ]
 }
 
@@ -104,15 +166,32 @@ mod tests {
             .into_iter()
             .map(|endpoint| endpoint.receiver)
             .collect();
-        assert_eq!(registered, Receiver::ALL);
-        let mut ports: Vec<u16> = Receiver::ALL.iter().map(|r| r.default_port()).collect();
+        // Zipkin v1 is a route of the Zipkin router, not a listener of its own.
+        let listeners: Vec<Receiver> = Receiver::ALL
+            .into_iter()
+            .filter(|r| *r != Receiver::ZipkinV1Http)
+            .collect();
+        assert_eq!(registered, listeners);
+        let mut ports: Vec<u16> = listeners.iter().map(|r| r.default_port()).collect();
         ports.sort_unstable();
         ports.dedup();
-        assert_eq!(ports.len(), Receiver::ALL.len());
+        assert_eq!(ports.len(), listeners.len());
         let mut labels: Vec<&str> = Receiver::ALL.iter().map(|r| r.label()).collect();
         labels.sort_unstable();
         labels.dedup();
-        assert_eq!(labels, ["otlp_grpc", "otlp_http", "zipkin_http"]);
+        assert_eq!(
+            labels,
+            [
+                "agent_binary",
+                "agent_compact",
+                "jaeger_grpc",
+                "jaeger_thrift_http",
+                "otlp_grpc",
+                "otlp_http",
+                "zipkin_http",
+                "zipkin_v1_http"
+            ]
+        );
         pipeline.shutdown_blocking();
     }
 }

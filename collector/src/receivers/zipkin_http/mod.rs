@@ -1,8 +1,10 @@
-//! Zipkin v2 HTTP receiver: `POST /api/v2/spans`.
+//! Zipkin HTTP receiver: `POST /api/v2/spans` and `POST /api/v1/spans`.
 //!
 //! In: a Zipkin v2 span list as JSON (the default, whatever the content type)
-//! or proto3 `ListOfSpans` (`application/x-protobuf`), optionally gzip or
-//! deflate compressed. Out: spans into the pipeline; 202 with an empty body
+//! or proto3 `ListOfSpans` (`application/x-protobuf`); on the v1 path a v1
+//! span list as JSON (the default) or Thrift (`application/x-thrift`),
+//! counted as receiver `zipkin_v1_http`; optionally gzip or deflate
+//! compressed. Out: spans into the pipeline; 202 with an empty body
 //! once stored, or an error status with a plain-text message (see `reply`).
 //!
 //! The router holds only the ingest route; the v1 ingest and the read API
@@ -30,6 +32,8 @@ mod tests;
 
 /// The path Zipkin reporters (Envoy, Brave, OpenTelemetry exporters) post to.
 pub const SPANS_V2_PATH: &str = "/api/v2/spans";
+/// The path legacy Zipkin v1 reporters post to.
+pub const SPANS_V1_PATH: &str = "/api/v1/spans";
 
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
@@ -75,19 +79,23 @@ impl Encoding {
 
 struct ZipkinState {
     ingest: Ingest,
+    ingest_v1: Ingest,
     max_body_bytes: usize,
     strict: bool,
 }
 
-/// The Zipkin ingest router: `POST /api/v2/spans`; serve it on port 9411.
+/// The Zipkin ingest router: `POST /api/v2/spans` and `POST /api/v1/spans`;
+/// serve it on port 9411.
 pub fn zipkin_router(pipeline: Pipeline, config: &CollectorConfig) -> Router {
     let state = ZipkinState {
-        ingest: Ingest::new(pipeline, Receiver::ZipkinHttp, config.retry_after()),
+        ingest: Ingest::new(pipeline.clone(), Receiver::ZipkinHttp, config.retry_after()),
+        ingest_v1: Ingest::new(pipeline, Receiver::ZipkinV1Http, config.retry_after()),
         max_body_bytes: config.zipkin.max_body_bytes,
         strict: config.zipkin.strict,
     };
     Router::new()
         .route(SPANS_V2_PATH, post(post_spans_v2))
+        .route(SPANS_V1_PATH, post(post_spans_v1))
         .with_state(Arc::new(state))
 }
 
@@ -119,6 +127,41 @@ async fn receive(
         .decode_and_submit(move || {
             let plain = body::decompress(compression, raw, limit)?;
             encoding.decode(&plain)
+        })
+        .await
+}
+
+async fn post_spans_v1(
+    State(state): State<Arc<ZipkinState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let result = state
+        .ingest_v1
+        .observe(receive_v1(&state, &headers, body))
+        .await;
+    reply::respond(result, state.ingest_v1.retry_after())
+}
+
+async fn receive_v1(
+    state: &ZipkinState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Accepted, IngestError> {
+    let thrift = body::media_type(headers) == "application/x-thrift";
+    let compression = ContentEncoding::from_headers(headers).unwrap_or(ContentEncoding::Identity);
+    let limit = state.max_body_bytes;
+    let raw = body::read_limited(body, headers, limit).await?;
+    state
+        .ingest_v1
+        .decode_and_submit(move || {
+            let plain = body::decompress(compression, raw, limit)?;
+            let decoded = if thrift {
+                spoor_proto::zipkin_v1::decode_thrift(&plain)
+            } else {
+                spoor_proto::zipkin_v1::decode_json(&plain)
+            };
+            decoded.map_err(|error| IngestError::Malformed(error.to_string()))
         })
         .await
 }
