@@ -225,13 +225,19 @@ async fn grafana_v1_frontend_sequence() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(body["data"][0]["spans"].as_array().unwrap().len(), 2);
-    // Dependency graph.
+    // Dependency graph: an array of {parent, child, callCount}.
     let (status, _, body) = get(
         &http,
         format!("{base}/api/dependencies?endTs={now_ms}&lookback=604800000"),
     )
     .await;
-    assert_eq!((status, body["data"].clone()), (200, json!([])));
+    assert_eq!(status, 200);
+    for link in body["data"].as_array().expect("data is an array") {
+        assert!(
+            link["parent"].is_string() && link["child"].is_string() && link["callCount"].is_u64(),
+            "{link}"
+        );
+    }
     let (status, _, _) = get(&http, format!("{base}/api/dependencies?endTs=soon")).await;
     assert_eq!(status, 400);
 }
