@@ -1,8 +1,10 @@
 //! The admin listener: health (`/`, `/status`), Prometheus metrics
 //! (`/metrics`) and version (`/version`).
 //!
-//! In: the process's readiness flag, the metrics recorder and store figures.
-//! Out: an axum router.
+//! In: the process's readiness flag, the metrics recorder, store figures
+//! and the analytics series (RED and service graph). Out: an axum router.
+//! `/metrics` answers OpenMetrics text when the `Accept` header asks for
+//! `application/openmetrics-text`, else the Prometheus text format.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,6 +31,8 @@ pub struct AdminState {
     pub metrics: PrometheusHandle,
     /// The store, for its gauges.
     pub store: Arc<Store>,
+    /// RED and service-graph series, appended to the metrics (when on).
+    pub analytics: Option<spoor_collector::Analytics>,
 }
 
 /// The admin router.
@@ -69,7 +73,7 @@ async fn health(State(s): State<AdminState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
+async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
     let store = s.store.clone();
     let stats = tokio::task::spawn_blocking(move || store.stats())
         .await
@@ -83,13 +87,38 @@ async fn metrics(State(s): State<AdminState>) -> impl IntoResponse {
         metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);
     }
     metrics::gauge!("spoor_process_uptime_seconds").set(s.started.elapsed().as_secs_f64());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        s.metrics.render(),
-    )
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let analytics = s
+        .analytics
+        .as_ref()
+        .map(|a| a.render_prometheus(openmetrics))
+        .unwrap_or_default();
+    if openmetrics {
+        let mut text = spoor_collector::analytics::to_openmetrics(&s.metrics.render());
+        text.push_str(&analytics);
+        text.push_str("# EOF\n");
+        (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+    } else {
+        let mut text = s.metrics.render();
+        text.push_str(&analytics);
+        (
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+    }
 }
 
 async fn version() -> impl IntoResponse {

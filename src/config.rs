@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use spoor_collector::CollectorConfig;
+use spoor_collector::{AnalyticsConfig, CollectorConfig};
 use spoor_query::{QueryHttpSettings, ZipkinReadSettings};
 use spoor_storage::StorageConfig;
 
@@ -29,6 +29,10 @@ pub struct Config {
     pub collector: CollectorConfig,
     /// Query API settings.
     pub query: QueryConfig,
+    /// Sampling: ingest rate, tail policies, strategies for SDKs.
+    pub sampling: spoor_collector::SamplingConfig,
+    /// RED metrics and the service dependency graph.
+    pub analytics: AnalyticsConfig,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
     pub log_level: String,
 }
@@ -59,6 +63,10 @@ pub struct Listen {
     pub query_grpc: SocketAddr,
     /// Admin: health, metrics.
     pub admin: SocketAddr,
+    /// Sampling strategies over HTTP (`/sampling`, `/api/sampling`).
+    pub sampling_http: SocketAddr,
+    /// Sampling strategies over gRPC (`SamplingManager`).
+    pub sampling_grpc: SocketAddr,
     /// Jaeger gRPC collector (`CollectorService/PostSpans`).
     pub jaeger_grpc: SocketAddr,
     /// Jaeger Thrift over HTTP (`POST /api/traces`).
@@ -79,6 +87,8 @@ impl Default for Listen {
             query_http: any(16686),
             query_grpc: any(16685),
             admin: any(14269),
+            sampling_http: any(5778),
+            sampling_grpc: any(5779),
             jaeger_grpc: any(14250),
             jaeger_thrift_http: any(14268),
             agent_compact: any(6831),
@@ -95,6 +105,8 @@ impl Default for Config {
             storage: StorageConfig::default(),
             collector: CollectorConfig::default(),
             query: QueryConfig::default(),
+            sampling: spoor_collector::SamplingConfig::default(),
+            analytics: AnalyticsConfig::default(),
             log_level: "info".to_string(),
         }
     }
@@ -127,6 +139,12 @@ pub struct Overrides {
     /// Admin (health, metrics) listen address.
     #[arg(long, env = "SPOOR_ADMIN_ADDR", value_name = "ADDR")]
     pub admin_addr: Option<SocketAddr>,
+    /// Sampling strategies HTTP listen address.
+    #[arg(long, env = "SPOOR_SAMPLING_HTTP_ADDR", value_name = "ADDR")]
+    pub sampling_http_addr: Option<SocketAddr>,
+    /// Sampling strategies gRPC listen address.
+    #[arg(long, env = "SPOOR_SAMPLING_GRPC_ADDR", value_name = "ADDR")]
+    pub sampling_grpc_addr: Option<SocketAddr>,
     /// Jaeger gRPC collector listen address.
     #[arg(long, env = "SPOOR_JAEGER_GRPC_ADDR", value_name = "ADDR")]
     pub jaeger_grpc_addr: Option<SocketAddr>,
@@ -169,6 +187,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "SPOOR_QUERY_HTTP_ADDR",
     "SPOOR_QUERY_GRPC_ADDR",
     "SPOOR_ADMIN_ADDR",
+    "SPOOR_SAMPLING_HTTP_ADDR",
+    "SPOOR_SAMPLING_GRPC_ADDR",
     "SPOOR_JAEGER_GRPC_ADDR",
     "SPOOR_JAEGER_THRIFT_HTTP_ADDR",
     "SPOOR_AGENT_COMPACT_ADDR",
@@ -268,6 +288,12 @@ impl Config {
         if let Some(v) = o.admin_addr {
             self.listen.admin = v;
         }
+        if let Some(v) = o.sampling_http_addr {
+            self.listen.sampling_http = v;
+        }
+        if let Some(v) = o.sampling_grpc_addr {
+            self.listen.sampling_grpc = v;
+        }
         if let Some(v) = o.jaeger_grpc_addr {
             self.listen.jaeger_grpc = v;
         }
@@ -309,6 +335,12 @@ impl Config {
         if let Err(p) = self.collector.validate() {
             problems.extend(p);
         }
+        if let Err(p) = self.sampling.validate() {
+            problems.extend(p);
+        }
+        if let Err(p) = self.analytics.validate() {
+            problems.extend(p);
+        }
         if let Err(p) = self.query.http.validate() {
             problems.extend(p);
         }
@@ -323,6 +355,8 @@ impl Config {
             ("listen.query_http", l.query_http),
             ("listen.query_grpc", l.query_grpc),
             ("listen.admin", l.admin),
+            ("listen.sampling_http", l.sampling_http),
+            ("listen.sampling_grpc", l.sampling_grpc),
             ("listen.jaeger_grpc", l.jaeger_grpc),
             ("listen.jaeger_thrift_http", l.jaeger_thrift_http),
         ];

@@ -64,6 +64,21 @@ async fn serve(
         .await?
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let pipeline = Pipeline::start(store.clone(), &config.collector);
+    // Sampling: tail policies decide as traces leave the store's buffer, the
+    // ingest rate applies after the analytics (which see every span), and
+    // SDKs poll the strategies.
+    spoor_collector::sampling::tail::install(&store, &config.sampling)
+        .map_err(|p| anyhow::anyhow!("invalid tail-sampling policies: {}", p.join("; ")))?;
+    pipeline.set_head_sampler(spoor_collector::sampling::HeadSampler::new(
+        &config.sampling,
+    ));
+    let strategies = spoor_collector::sampling::StrategyProvider::new(&config.sampling)?;
+    // RED metrics and dependency edges from every accepted batch.
+    let analytics = config.analytics.enabled.then(|| {
+        let analytics = spoor_collector::Analytics::start(store.clone(), &config.analytics);
+        pipeline.set_analytics(analytics.clone());
+        analytics
+    });
 
     let l = &config.listen;
     let otlp_grpc = bind(l.otlp_grpc, "OTLP gRPC").await?;
@@ -72,6 +87,8 @@ async fn serve(
     let query_http = bind(l.query_http, "the Jaeger query API").await?;
     let query_grpc = bind(l.query_grpc, "the Jaeger query gRPC API").await?;
     let admin_listener = bind(l.admin, "admin").await?;
+    let sampling_http = bind(l.sampling_http, "sampling strategies over HTTP").await?;
+    let sampling_grpc = bind(l.sampling_grpc, "sampling strategies over gRPC").await?;
     let jaeger_grpc = bind(l.jaeger_grpc, "Jaeger gRPC").await?;
     let jaeger_thrift_http = bind(l.jaeger_thrift_http, "Jaeger Thrift HTTP").await?;
     let agent_compact = bind_udp(l.agent_compact, "the Jaeger agent (compact)").await?;
@@ -90,6 +107,8 @@ async fn serve(
         ("query_http", query_http.local_addr()?),
         ("query_grpc", query_grpc.local_addr()?),
         ("admin", admin_listener.local_addr()?),
+        ("sampling_http", sampling_http.local_addr()?),
+        ("sampling_grpc", sampling_grpc.local_addr()?),
         ("jaeger_grpc", jaeger_grpc.local_addr()?),
         ("jaeger_thrift_http", jaeger_thrift_http.local_addr()?),
         ("agent_compact", agent_compact.local_addr()?),
@@ -170,6 +189,11 @@ async fn serve(
         None => ui_router(config.query.http.normalized_base_path()),
     };
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
+        .merge(spoor_query::metrics_api::metrics_router(
+            store.clone(),
+            config.query.http.normalized_base_path(),
+            analytics.is_some(),
+        ))
         .merge(ui)
         .route_layer(axum::middleware::from_fn(crate::http_metrics::record));
     servers.push(http(query_http, query_router, stop_rx.clone(), "query"));
@@ -188,12 +212,32 @@ async fn serve(
             .await
             .context("query gRPC server failed")
     }));
+    servers.push(http(
+        sampling_http,
+        spoor_collector::sampling::sampling_http_router(strategies.clone()),
+        stop_rx.clone(),
+        "sampling HTTP",
+    ));
+    let sampling_service = spoor_collector::sampling::sampling_grpc_service(strategies.clone());
+    let rx = stop_rx.clone();
+    servers.push(tokio::spawn(async move {
+        tonic::transport::Server::builder()
+            .add_service(sampling_service)
+            .serve_with_incoming_shutdown(
+                tokio_stream::wrappers::TcpListenerStream::new(sampling_grpc),
+                stopped(rx),
+            )
+            .await
+            .context("sampling gRPC server failed")
+    }));
+    tokio::spawn(strategies.clone().watch(stop_rx.clone()));
     let admin_state = AdminState {
         ready: ready.clone(),
         up_since: chrono::Utc::now(),
         started: Instant::now(),
         metrics,
         store: store.clone(),
+        analytics: analytics.clone(),
     };
     servers.push(http(
         admin_listener,
@@ -221,6 +265,9 @@ async fn serve(
         }
     }
     pipeline.shutdown().await;
+    if let Some(analytics) = analytics {
+        tokio::task::spawn_blocking(move || analytics.shutdown()).await?;
+    }
     tokio::task::spawn_blocking(move || store.shutdown())
         .await?
         .context("flushing the store")?;
