@@ -13,13 +13,14 @@
 //!    `max_clock_skew_adjust` (0 = disabled, which still leaves Jaeger's
 //!    "not applying calculated delta" warnings on the spans);
 //! 5. `ip`/`peer.ipv4` tags stored as packed IPv4 integers rendered dotted;
-//! 6. references whose trace id is zero dropped (with a warning), and the
+//! 6. SDK attributes (`telemetry.sdk.*`, `telemetry.distro.*`) found on a
+//!    span moved to its process tags;
+//! 7. references whose trace id is zero dropped (with a warning), and the
 //!    parent reference moved to the front.
 //!
 //! Jaeger runs the id split before sorting and de-duplication; here
 //! de-duplication comes first, so that retried copies of a shared server span
 //! collapse instead of each getting a new id. Otherwise the order is Jaeger's.
-//! Not done: moving `telemetry.sdk.*` span attributes to the process (§11.6).
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -46,6 +47,7 @@ pub fn adjust_trace(spans: &mut Vec<Span>, options: AdjustOptions) -> Vec<String
     split_shared_client_server_ids(spans, &mut trace_warnings);
     correct_clock_skew(spans, options.max_clock_skew_adjust_ns);
     normalize_ip_tags(spans);
+    move_sdk_attributes_to_process(spans);
     fix_references(spans);
     trace_warnings
 }
@@ -297,7 +299,40 @@ pub fn normalize_ip_tags(spans: &mut [Span]) {
     }
 }
 
-/// Adjuster 6: drops references with a zero trace id (with a warning) and
+/// The span attributes that describe the SDK and belong on the process.
+const SDK_ATTRIBUTES: [&str; 5] = [
+    "telemetry.sdk.language",
+    "telemetry.sdk.name",
+    "telemetry.sdk.version",
+    "telemetry.distro.name",
+    "telemetry.distro.version",
+];
+
+/// Adjuster 6: SDK attributes move from the span to its process (kept once
+/// when the process already has the key), the process tags re-sorted.
+pub fn move_sdk_attributes_to_process(spans: &mut [Span]) {
+    for span in spans {
+        if !span
+            .tags
+            .iter()
+            .any(|t| SDK_ATTRIBUTES.contains(&t.key.as_str()))
+        {
+            continue;
+        }
+        let (sdk, rest): (Vec<Tag>, Vec<Tag>) = std::mem::take(&mut span.tags)
+            .into_iter()
+            .partition(|t| SDK_ATTRIBUTES.contains(&t.key.as_str()));
+        span.tags = rest;
+        for tag in sdk {
+            if !span.process.tags.iter().any(|t| t.key == tag.key) {
+                span.process.tags.push(tag);
+            }
+        }
+        sort_tags(&mut span.process.tags);
+    }
+}
+
+/// Adjuster 7: drops references with a zero trace id (with a warning) and
 /// moves the first same-trace `CHILD_OF` (else the first same-trace
 /// reference) to the front.
 pub fn fix_references(spans: &mut [Span]) {
@@ -741,5 +776,27 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(spans.len(), 2);
         assert_eq!(spans[1].span_id, SpanId(1));
+    }
+
+    #[test]
+    fn sdk_attributes_move_to_the_process() {
+        let mut s = span(1, 0);
+        s.tags = vec![
+            Tag::string("http.method", "GET"),
+            Tag::string("telemetry.sdk.language", "go"),
+            Tag::string("telemetry.sdk.name", "opentelemetry"),
+        ];
+        s.process.tags = vec![Tag::string("telemetry.sdk.name", "kept")];
+        let mut spans = vec![s];
+        move_sdk_attributes_to_process(&mut spans);
+        assert_eq!(keys(&spans[0].tags), ["http.method"]);
+        assert_eq!(
+            keys(&spans[0].process.tags),
+            ["telemetry.sdk.language", "telemetry.sdk.name"]
+        );
+        assert_eq!(
+            spans[0].process.tags[1],
+            Tag::string("telemetry.sdk.name", "kept")
+        );
     }
 }
