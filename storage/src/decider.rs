@@ -129,10 +129,7 @@ impl Store {
 
     /// The decision remembered for a trace, if any (`Some(true)` = kept).
     pub fn remembered_decision(&self, trace_id: TraceId) -> Option<bool> {
-        self.decider
-            .remembered
-            .lock()
-            .get(trace_id, Instant::now())
+        self.decider.remembered.lock().get(trace_id, Instant::now())
     }
 }
 
@@ -164,13 +161,15 @@ pub(crate) fn decide_due(
     for item in items {
         let spans = item.trace.spans.len() as u64;
         if let Some(keep) = remembered.get(item.trace_id, now) {
-            let decision = if keep { "kept" } else { "dropped" };
-            metrics::counter!(SAMPLING_LATE_SPANS_TOTAL, "decision" => decision).increment(spans);
+            // Counted after the buffer changed, so a reader of the metric
+            // sees the outcome.
             if keep {
                 kept.push(item);
             } else {
                 live.remove_flushed(&item);
             }
+            let decision = if keep { "kept" } else { "dropped" };
+            metrics::counter!(SAMPLING_LATE_SPANS_TOTAL, "decision" => decision).increment(spans);
             continue;
         }
         let decision = match decode_whole(&item) {
@@ -195,16 +194,15 @@ pub(crate) fn decide_due(
                 .increment(spans);
             kept.push(item);
         } else {
+            live.remove_flushed(&item);
             metrics::counter!(SAMPLING_TRACES_DROPPED_TOTAL, "policy" => label.clone())
                 .increment(1);
             metrics::counter!(SAMPLING_SPANS_DROPPED_TOTAL, "stage" => STAGE_TAIL, "policy" => label)
                 .increment(spans);
-            live.remove_flushed(&item);
         }
     }
     metrics::gauge!(SAMPLING_DECISION_CACHE_ENTRIES).set(remembered.len() as f64);
-    metrics::histogram!(SAMPLING_DECISION_DURATION_SECONDS)
-        .record(started.elapsed().as_secs_f64());
+    metrics::histogram!(SAMPLING_DECISION_DURATION_SECONDS).record(started.elapsed().as_secs_f64());
     kept
 }
 
@@ -281,10 +279,19 @@ mod tests {
         let p = policy(Duration::from_secs(10), 100);
         cache.insert(TraceId(1), true, t0, &p);
         cache.insert(TraceId(2), false, t0 + Duration::from_secs(5), &p);
-        assert_eq!(cache.get(TraceId(1), t0 + Duration::from_secs(9)), Some(true));
-        assert_eq!(cache.get(TraceId(2), t0 + Duration::from_secs(9)), Some(false));
+        assert_eq!(
+            cache.get(TraceId(1), t0 + Duration::from_secs(9)),
+            Some(true)
+        );
+        assert_eq!(
+            cache.get(TraceId(2), t0 + Duration::from_secs(9)),
+            Some(false)
+        );
         assert_eq!(cache.get(TraceId(1), t0 + Duration::from_secs(11)), None);
-        assert_eq!(cache.get(TraceId(2), t0 + Duration::from_secs(11)), Some(false));
+        assert_eq!(
+            cache.get(TraceId(2), t0 + Duration::from_secs(11)),
+            Some(false)
+        );
         assert_eq!(cache.len(), 1);
     }
 

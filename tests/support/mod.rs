@@ -58,6 +58,8 @@ impl Spoor {
             "--query-http-addr",
             "--query-grpc-addr",
             "--admin-addr",
+            "--sampling-http-addr",
+            "--sampling-grpc-addr",
             "--jaeger-grpc-addr",
             "--jaeger-thrift-http-addr",
             "--agent-compact-addr",
@@ -330,4 +332,15 @@ pub async fn send_otlp(client: &reqwest::Client, spoor: &Spoor, data: TracesData
         .await
         .expect("otlp post");
     assert_eq!(resp.status(), 200, "otlp export rejected");
+}
+
+impl Spoor {
+    /// The remote-sampling HTTP endpoint (`/sampling`, `/api/sampling`).
+    pub fn sampling_http_url(&self) -> String {
+        format!("http://{}", self.addr("sampling_http"))
+    }
+    /// The remote-sampling gRPC endpoint (`SamplingManager`).
+    pub fn sampling_grpc_url(&self) -> String {
+        format!("http://{}", self.addr("sampling_grpc"))
+    }
 }
