@@ -345,13 +345,35 @@ async fn check_apis(client: &reqwest::Client, spoor: &Spoor) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn red_metrics_and_dependencies_are_exact_through_every_api_and_survive_a_restart() {
+    scenario("").await;
+}
+
+/// Analytics see every span before sampling: with 1% probabilistic sampling
+/// at ingest and a tail policy keeping only errors, every answer is the same
+/// as at 100%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_changes_nothing_in_metrics_and_dependencies() {
+    scenario(concat!(
+        "sampling:\n",
+        "  probabilistic:\n",
+        "    sampling_percentage: 1\n",
+        "  tail:\n",
+        "    decision_wait: 1s\n",
+        "    max_age: 2s\n",
+        "    policies:\n",
+        "      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n",
+    ))
+    .await;
+}
+
+/// Sends the traffic to a Spoor configured with `extra_config` (YAML) and
+/// checks every API before and after a restart.
+async fn scenario(extra_config: &str) {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("spoor.yaml");
-    std::fs::write(
-        &config,
-        "analytics:\n  flush_interval: 1s\n  dependencies:\n    wait: 1s\n",
-    )
-    .unwrap();
+    let text =
+        format!("analytics:\n  flush_interval: 1s\n  dependencies:\n    wait: 1s\n{extra_config}");
+    std::fs::write(&config, text).unwrap();
     let config = config.display().to_string();
     let mut spoor = Spoor::start_with(&["--config", &config]);
     let client = reqwest::Client::new();
