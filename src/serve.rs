@@ -155,10 +155,14 @@ async fn serve(
     ));
     let jaeger_grpc_service =
         spoor_collector::jaeger_grpc_service(pipeline.clone(), &config.collector);
+    // Jaeger's collector ports also answer SDKs' strategy requests.
+    let jaeger_sampling_service =
+        spoor_collector::sampling::sampling_grpc_service(strategies.clone());
     let rx = stop_rx.clone();
     servers.push(tokio::spawn(async move {
         tonic::transport::Server::builder()
             .add_service(jaeger_grpc_service)
+            .add_service(jaeger_sampling_service)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(jaeger_grpc),
                 stopped(rx),
@@ -168,7 +172,9 @@ async fn serve(
     }));
     servers.push(http(
         jaeger_thrift_http,
-        spoor_collector::jaeger_thrift_http_router(pipeline.clone(), &config.collector),
+        spoor_collector::jaeger_thrift_http_router(pipeline.clone(), &config.collector).merge(
+            spoor_collector::sampling::sampling_http_router(strategies.clone()),
+        ),
         stop_rx.clone(),
         "Jaeger Thrift HTTP",
     ));

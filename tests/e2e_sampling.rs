@@ -328,6 +328,31 @@ async fn sdks_poll_the_strategies_file_over_http_and_grpc_and_see_it_change() {
         .into_inner();
     assert_eq!(answer.probabilistic_sampling.unwrap().sampling_rate, 0.8);
 
+    // Jaeger's collector ports answer too: HTTP on 14268, gRPC on 14250.
+    let resp = client
+        .get(format!(
+            "http://{}/api/sampling?service=checkout",
+            spoor.addr("jaeger_thrift_http")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["probabilisticSampling"]["samplingRate"], 0.8);
+    let mut collector_grpc =
+        SamplingManagerClient::connect(format!("http://{}", spoor.addr("jaeger_grpc")))
+            .await
+            .expect("connecting to the Jaeger gRPC collector port");
+    let answer = collector_grpc
+        .get_sampling_strategy(SamplingStrategyParameters {
+            service_name: "checkout".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(answer.probabilistic_sampling.unwrap().sampling_rate, 0.8);
+
     // Replace the file (a new modification time) and poll until both
     // transports serve the new strategy.
     std::thread::sleep(std::time::Duration::from_millis(20));
