@@ -7,11 +7,21 @@
 //!
 //! A missing expected file is written on the first run (review it before
 //! committing); `UPDATE_GOLDEN=1` rewrites all of them.
+//!
+//! The Jaeger inputs are binary on the wire; their `.input.json` spells a
+//! `jaeger.api_v2.Batch` readably (hex ids, µs times, typed tags, see
+//! `jaeger_batch_from_json`), which the driver encodes as the client would
+//! (protobuf `PostSpansRequest`, or a Thrift `Batch` in the binary protocol)
+//! before decoding it with the real decoder.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use spoor_proto::{model, otlp_json, zipkin_v2};
+use bytes::Bytes;
+use prost::Message;
+use serde_json::Value as Json;
+use spoor_proto::jaeger::api_v2 as jaeger;
+use spoor_proto::{jaeger_proto, jaeger_thrift, model, otlp_json, zipkin_v1, zipkin_v2};
 
 type Decoder = fn(&[u8]) -> Result<model::TracesData, String>;
 
@@ -20,8 +30,117 @@ fn decoder(translation: &str) -> Decoder {
         "otlp_json" => |body| otlp_json::decode_traces(body).map_err(|e| e.to_string()),
         "zipkin_v2" => |body| zipkin_v2::decode_json(body, false).map_err(|e| e.to_string()),
         "zipkin_v2_strict" => |body| zipkin_v2::decode_json(body, true).map_err(|e| e.to_string()),
+        "zipkin_v1" => |body| zipkin_v1::decode_json(body).map_err(|e| e.to_string()),
+        "jaeger_proto" => |body| {
+            let request = jaeger::PostSpansRequest {
+                batch: Some(jaeger_batch_from_json(body)),
+            };
+            jaeger_proto::decode_post_spans(&request.encode_to_vec()).map_err(|e| e.to_string())
+        },
+        "jaeger_thrift" => |body| {
+            let bytes = jaeger_thrift::encode_batch(
+                &jaeger_batch_from_json(body),
+                spoor_proto::thrift::Protocol::Binary,
+            );
+            jaeger_thrift::decode_http_body(&bytes).map_err(|e| e.to_string())
+        },
         other => panic!("no decoder for golden directory {other:?}; add it to `decoder`"),
     }
+}
+
+/// Reads the readable JSON spelling of a Jaeger batch: `{"process":
+/// {"serviceName", "tags"}, "spans": [{"traceId", "spanId" (hex),
+/// "operationName", "flags", "references": [{"traceId", "spanId",
+/// "refType"}], "startTimeMicros", "durationMicros", "tags", "logs":
+/// [{"timestampMicros", "fields"}], "process"}]}`; a tag is `{"key",
+/// "vType" (STRING, BOOL, INT64, FLOAT64, BINARY), "vStr" | "vBool" |
+/// "vInt64" | "vFloat64" | "vBinaryHex"}`.
+fn jaeger_batch_from_json(body: &[u8]) -> jaeger::Batch {
+    let v: Json = serde_json::from_slice(body).expect("golden Jaeger input is JSON");
+    jaeger::Batch {
+        process: v.get("process").map(process_from_json),
+        spans: v["spans"]
+            .as_array()
+            .expect("spans")
+            .iter()
+            .map(|s| jaeger::Span {
+                trace_id: hex_bytes(&s["traceId"]),
+                span_id: hex_bytes(&s["spanId"]),
+                operation_name: s["operationName"].as_str().unwrap_or_default().into(),
+                references: s["references"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| jaeger::SpanRef {
+                        trace_id: hex_bytes(&r["traceId"]),
+                        span_id: hex_bytes(&r["spanId"]),
+                        ref_type: if r["refType"] == "FOLLOWS_FROM" { 1 } else { 0 },
+                    })
+                    .collect(),
+                flags: s["flags"].as_u64().unwrap_or(0) as u32,
+                start_time: s["startTimeMicros"].as_i64().map(timestamp),
+                duration: s["durationMicros"].as_i64().map(|d| prost_types::Duration {
+                    seconds: d / 1_000_000,
+                    nanos: (d % 1_000_000 * 1000) as i32,
+                }),
+                tags: tags_from_json(&s["tags"]),
+                logs: s["logs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|l| jaeger::Log {
+                        timestamp: l["timestampMicros"].as_i64().map(timestamp),
+                        fields: tags_from_json(&l["fields"]),
+                    })
+                    .collect(),
+                process: s.get("process").map(process_from_json),
+                ..Default::default()
+            })
+            .collect(),
+    }
+}
+
+fn timestamp(micros: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: micros / 1_000_000,
+        nanos: (micros % 1_000_000 * 1000) as i32,
+    }
+}
+
+fn hex_bytes(v: &Json) -> Bytes {
+    Bytes::from(hex::decode(v.as_str().unwrap_or_default()).expect("hex id"))
+}
+
+fn process_from_json(v: &Json) -> jaeger::Process {
+    jaeger::Process {
+        service_name: v["serviceName"].as_str().unwrap_or_default().into(),
+        tags: tags_from_json(&v["tags"]),
+    }
+}
+
+fn tags_from_json(v: &Json) -> Vec<jaeger::KeyValue> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            let v_type = match t["vType"].as_str().unwrap_or("STRING") {
+                "BOOL" => jaeger::ValueType::Bool,
+                "INT64" => jaeger::ValueType::Int64,
+                "FLOAT64" => jaeger::ValueType::Float64,
+                "BINARY" => jaeger::ValueType::Binary,
+                _ => jaeger::ValueType::String,
+            };
+            jaeger::KeyValue {
+                key: t["key"].as_str().unwrap_or_default().into(),
+                v_type: v_type as i32,
+                v_str: t["vStr"].as_str().unwrap_or_default().into(),
+                v_bool: t["vBool"].as_bool().unwrap_or(false),
+                v_int64: t["vInt64"].as_i64().unwrap_or(0),
+                v_float64: t["vFloat64"].as_f64().unwrap_or(0.0),
+                v_binary: hex_bytes(&t["vBinaryHex"]),
+            }
+        })
+        .collect()
 }
 
 fn golden_root() -> PathBuf {
@@ -113,4 +232,19 @@ fn zipkin_v2_golden_cases() {
 #[test]
 fn zipkin_v2_strict_golden_cases() {
     run("zipkin_v2_strict");
+}
+
+#[test]
+fn zipkin_v1_golden_cases() {
+    run("zipkin_v1");
+}
+
+#[test]
+fn jaeger_proto_golden_cases() {
+    run("jaeger_proto");
+}
+
+#[test]
+fn jaeger_thrift_golden_cases() {
+    run("jaeger_thrift");
 }
