@@ -191,7 +191,7 @@ async fn serve(
         }));
     }
     let ui = match &config.query.http.ui_dir {
-        Some(dir) => spoor_query::jaeger_ui_router(&config.query.http, dir)?,
+        Some(dir) => spoor_query::jaeger_ui_router(&config.query.http, dir, analytics.is_some())?,
         None => ui_router(config.query.http.normalized_base_path()),
     };
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())

@@ -256,9 +256,14 @@ async fn serve(state: Arc<UiState>, uri: Uri) -> Response {
     }
 }
 
-/// Serves the Jaeger UI build in `settings.ui_dir` as a fallback router (it
-/// claims no routes, so the API routes merged beside it win).
-pub fn jaeger_ui_router(settings: &QueryHttpSettings, dir: &Path) -> Result<Router, UiError> {
+/// Serves the Jaeger UI build in `dir` as a fallback router (it claims no
+/// routes, so the API routes merged beside it win). `metrics_storage` says
+/// whether `/api/metrics/*` has data (the UI shows its Monitor tab then).
+pub fn jaeger_ui_router(
+    settings: &QueryHttpSettings,
+    dir: &Path,
+    metrics_storage: bool,
+) -> Result<Router, UiError> {
     let template =
         std::fs::read_to_string(dir.join("index.html")).map_err(|source| UiError::Index {
             dir: dir.to_path_buf(),
@@ -272,7 +277,7 @@ pub fn jaeger_ui_router(settings: &QueryHttpSettings, dir: &Path) -> Result<Rout
         version_json: version_json(),
         capabilities: Capabilities {
             archive_storage: true,
-            metrics_storage: false,
+            metrics_storage,
             search_without_service_name: true,
         },
     });
