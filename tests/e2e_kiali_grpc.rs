@@ -509,3 +509,74 @@ fn write_config(yaml: &str) -> String {
     std::fs::write(&path, yaml).unwrap();
     path.display().to_string()
 }
+
+#[tokio::test]
+async fn api_v2_archive_operations_and_dependencies() {
+    let spoor = Spoor::start();
+    let http = reqwest::Client::new();
+    let trace = random_trace();
+    send_otlp(&http, &spoor, sample_trace(trace, "checkout")).await;
+    let mut client = QueryServiceClient::connect(spoor.query_grpc_url())
+        .await
+        .unwrap();
+
+    let archive = |id: TraceId| api_v2::ArchiveTraceRequest {
+        trace_id: id.to_bytes().to_vec().into(),
+        ..Default::default()
+    };
+    client.archive_trace(archive(trace)).await.unwrap();
+    let status = client
+        .archive_trace(archive(random_trace()))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::NotFound);
+    let status = client.archive_trace(archive(TraceId(0))).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+
+    let ops = client
+        .get_operations(api_v2::GetOperationsRequest {
+            service: "checkout".into(),
+            span_kind: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ops.operation_names, ["GET /checkout", "SELECT orders"]);
+    let kinds: Vec<(String, String)> = ops
+        .operations
+        .into_iter()
+        .map(|o| (o.name, o.span_kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("GET /checkout".to_string(), "server".to_string()),
+            ("SELECT orders".to_string(), "client".to_string())
+        ]
+    );
+
+    let now = (now_ns() / 1_000_000_000) as i64;
+    let deps = client
+        .get_dependencies(api_v2::GetDependenciesRequest {
+            start_time: Some(prost_types::Timestamp {
+                seconds: now - 3600,
+                nanos: 0,
+            }),
+            end_time: Some(prost_types::Timestamp {
+                seconds: now + 60,
+                nanos: 0,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deps
+        .dependencies
+        .iter()
+        .all(|d| !d.parent.is_empty() && !d.child.is_empty()));
+    let status = client
+        .get_dependencies(api_v2::GetDependenciesRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+}
