@@ -29,6 +29,7 @@
 //!   span or its CLIENT/PRODUCER parent has status ERROR.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use spoor_proto::model::SpanKind;
@@ -96,6 +97,82 @@ pub(crate) struct Edge {
     pub client_ns: Option<u64>,
 }
 
+/// A fast keyed hash for the pairing and grouping maps: ids and names come
+/// from clients, so the key is random per process (no chosen collisions),
+/// and the mixing is a folded 128-bit multiply per 8 bytes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyedState {
+    key: u64,
+}
+
+impl Default for KeyedState {
+    fn default() -> Self {
+        KeyedState {
+            key: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1,
+        }
+    }
+}
+
+impl BuildHasher for KeyedState {
+    type Hasher = KeyedHasher;
+    fn build_hasher(&self) -> KeyedHasher {
+        KeyedHasher { state: self.key }
+    }
+}
+
+/// The hasher of [`KeyedState`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KeyedHasher {
+    state: u64,
+}
+
+impl KeyedHasher {
+    #[inline]
+    fn mix(&mut self, value: u64) {
+        let product =
+            u128::from(self.state ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for KeyedHasher {
+    fn finish(&self) -> u64 {
+        self.state
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.mix(u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8])));
+        }
+        let rest = chunks.remainder();
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        self.mix(u64::from_le_bytes(last) ^ ((bytes.len() as u64) << 56));
+    }
+    fn write_u8(&mut self, i: u8) {
+        self.mix(u64::from(i));
+    }
+    fn write_u32(&mut self, i: u32) {
+        self.mix(u64::from(i));
+    }
+    fn write_u64(&mut self, i: u64) {
+        self.mix(i);
+    }
+    fn write_u128(&mut self, i: u128) {
+        self.mix(i as u64);
+        self.mix((i >> 64) as u64);
+    }
+    fn write_usize(&mut self, i: usize) {
+        self.mix(i as u64);
+    }
+    fn write_i32(&mut self, i: i32) {
+        self.mix(i as u64);
+    }
+}
+
+/// A hash map with the keyed fast hash.
+pub(crate) type FastMap<K, V> = HashMap<K, V, KeyedState>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Want {
     /// The non-shared span of that id (a shared server looking for its client).
@@ -129,9 +206,11 @@ enum Slot {
 /// The bounded pairing state.
 #[derive(Debug)]
 pub(crate) struct Graph {
-    spans: HashMap<SpanKey, Entry>,
-    waiting: HashMap<(u128, u64), Waiting>,
+    spans: FastMap<SpanKey, Entry>,
+    waiting: FastMap<(u128, u64), Waiting>,
     order: VecDeque<(u64, Slot)>,
+    /// Shared (Zipkin server-half) spans held; lookups skip them when 0.
+    shared: usize,
     wait_ms: u64,
     max_items: usize,
 }
@@ -144,35 +223,44 @@ fn is_callee(kind: SpanKind) -> bool {
     matches!(kind, SpanKind::Server | SpanKind::Consumer)
 }
 
-/// The spans a span may have been called by, with what each reference wants.
-fn references(facts: &SpanFacts) -> Vec<(u128, u64, Want)> {
+/// The spans a span may have been called by (at most 64).
+fn reference_count(facts: &SpanFacts) -> usize {
+    if facts.key.shared {
+        1
+    } else if is_caller(facts.kind) {
+        0
+    } else if facts.kind == SpanKind::Consumer && !facts.links.is_empty() {
+        facts.links.len().min(64)
+    } else {
+        usize::from(facts.parent != 0)
+    }
+}
+
+/// Reference `index` of a span, with what it wants.
+fn reference(facts: &SpanFacts, index: usize) -> Option<(u128, u64, Want)> {
+    if index >= reference_count(facts) {
+        return None;
+    }
     let trace = facts.key.trace;
     if facts.key.shared {
-        return vec![(trace, facts.key.span, Want::NonShared)];
-    }
-    if is_caller(facts.kind) {
-        return Vec::new();
-    }
-    if facts.kind == SpanKind::Consumer && !facts.links.is_empty() {
-        return facts
+        Some((trace, facts.key.span, Want::NonShared))
+    } else if facts.kind == SpanKind::Consumer && !facts.links.is_empty() {
+        facts
             .links
-            .iter()
-            .take(64)
+            .get(index)
             .map(|(t, s)| (*t, *s, Want::PreferShared))
-            .collect();
+    } else {
+        Some((trace, facts.parent, Want::PreferShared))
     }
-    if facts.parent != 0 {
-        return vec![(trace, facts.parent, Want::PreferShared)];
-    }
-    Vec::new()
 }
 
 impl Graph {
     pub(crate) fn new(wait_ms: u64, max_items: usize) -> Graph {
         Graph {
-            spans: HashMap::new(),
-            waiting: HashMap::new(),
+            spans: FastMap::default(),
+            waiting: FastMap::default(),
             order: VecDeque::new(),
+            shared: 0,
             wait_ms: wait_ms.max(1),
             max_items: max_items.max(1),
         }
@@ -196,28 +284,32 @@ impl Graph {
         let mut added = Vec::with_capacity(batch.len());
         for facts in batch {
             let key = facts.key;
-            if self.spans.contains_key(&key) {
-                new.push(false);
-                continue;
+            match self.spans.entry(key) {
+                std::collections::hash_map::Entry::Occupied(_) => {
+                    new.push(false);
+                    continue;
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(Entry {
+                        facts,
+                        born_ms: now_ms,
+                        answered: false,
+                        resolved: 0,
+                    });
+                }
             }
             new.push(true);
-            self.spans.insert(
-                key,
-                Entry {
-                    facts,
-                    born_ms: now_ms,
-                    answered: false,
-                    resolved: 0,
-                },
-            );
+            self.shared += usize::from(key.shared);
             self.order.push_back((now_ms, Slot::Span(key)));
             added.push(key);
         }
         for key in &added {
             self.pair_as_child(*key, now_ms, edges);
         }
-        for key in &added {
-            self.pair_waiting_children(*key, edges);
+        if !self.waiting.is_empty() {
+            for key in &added {
+                self.pair_waiting_children(*key, edges);
+            }
         }
         while self.len() > self.max_items {
             if !self.evict_oldest(edges) {
@@ -256,7 +348,7 @@ impl Graph {
         match want {
             Want::NonShared => self.spans.contains_key(&plain).then_some(plain),
             Want::PreferShared => {
-                if self.spans.contains_key(&shared) {
+                if self.shared > 0 && self.spans.contains_key(&shared) {
                     Some(shared)
                 } else {
                     self.spans.contains_key(&plain).then_some(plain)
@@ -269,7 +361,19 @@ impl Graph {
         let Some(entry) = self.spans.get(&child) else {
             return;
         };
-        for (index, (trace, span, want)) in references(&entry.facts).into_iter().enumerate() {
+        let count = reference_count(&entry.facts);
+        let first = reference(&entry.facts, 0);
+        for index in 0..count {
+            let found = if index == 0 {
+                first
+            } else {
+                self.spans
+                    .get(&child)
+                    .and_then(|e| reference(&e.facts, index))
+            };
+            let Some((trace, span, want)) = found else {
+                continue;
+            };
             match self.find(trace, span, want) {
                 Some(parent) if parent != child => self.pair(child, index as u8, parent, edges),
                 _ => {
@@ -299,9 +403,7 @@ impl Graph {
             if entry.resolved & (1 << index) != 0 {
                 continue;
             }
-            let want = references(&entry.facts)
-                .get(usize::from(index))
-                .map(|r| r.2);
+            let want = reference(&entry.facts, usize::from(index)).map(|r| r.2);
             let fits = match want {
                 Some(Want::NonShared) => !parent.shared,
                 Some(Want::PreferShared) => true,
@@ -370,6 +472,7 @@ impl Graph {
             Slot::Span(key) => {
                 if self.spans.get(&key).is_some_and(|e| e.born_ms == born) {
                     if let Some(entry) = self.spans.remove(&key) {
+                        self.shared -= usize::from(key.shared);
                         if let Some(edge) = unanswered_edge(&entry) {
                             edges.push(edge);
                         }

@@ -16,7 +16,6 @@
 //! `prometheus` the exposition.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -153,7 +152,7 @@ impl Analytics {
         };
         // Group the new spans by series and bucket (borrowing the batch).
         type Group<'a> = (&'a str, &'a str, i32, i32, Vec<Option<Cow<'a, str>>>, u64);
-        let mut groups: HashMap<Group<'_>, Vec<(u64, bool)>> = HashMap::new();
+        let mut groups: graph::FastMap<Group<'_>, Vec<(u64, bool)>> = graph::FastMap::default();
         let mut duplicates = 0u64;
         for (span, is_new) in spans.iter().zip(new) {
             if !is_new {
@@ -337,6 +336,8 @@ impl Analytics {
             for ss in &rs.scope_spans {
                 for s in &ss.spans {
                     let kind = s.span_kind();
+                    let database = kind == SpanKind::Client
+                        && string_attribute(&s.attributes, "db.system").is_some();
                     let peer = match kind {
                         SpanKind::Client | SpanKind::Producer => self
                             .inner
@@ -373,7 +374,7 @@ impl Analytics {
                         start_ns: s.start_time_unix_nano,
                         duration_ns: s.duration_nanos(),
                         peer: peer.map(Arc::from),
-                        database: string_attribute(&s.attributes, "db.system").is_some(),
+                        database,
                     });
                     spans.push((service_name, s, resource_attributes));
                 }
