@@ -69,10 +69,12 @@ async fn serve(
     // SDKs poll the strategies.
     spoor_collector::sampling::tail::install(&store, &config.sampling)
         .map_err(|p| anyhow::anyhow!("invalid tail-sampling policies: {}", p.join("; ")))?;
-    pipeline.set_head_sampler(spoor_collector::sampling::HeadSampler::new(
-        &config.sampling,
-    ));
-    let strategies = spoor_collector::sampling::StrategyProvider::new(&config.sampling)?;
+    let adaptive = spoor_collector::sampling::Adaptive::from_config(&config.sampling, &store);
+    pipeline.set_head_sampler(
+        spoor_collector::sampling::HeadSampler::new(&config.sampling).observed_by(adaptive.clone()),
+    );
+    let strategies = spoor_collector::sampling::StrategyProvider::new(&config.sampling)?
+        .with_adaptive(adaptive.clone());
     // RED metrics and dependency edges from every accepted batch.
     let analytics = config.analytics.enabled.then(|| {
         let analytics = spoor_collector::Analytics::start(store.clone(), &config.analytics);
@@ -237,6 +239,9 @@ async fn serve(
             .context("sampling gRPC server failed")
     }));
     tokio::spawn(strategies.clone().watch(stop_rx.clone()));
+    if let Some(adaptive) = adaptive {
+        tokio::spawn(adaptive.run(stop_rx.clone()));
+    }
     let admin_state = AdminState {
         ready: ready.clone(),
         up_since: chrono::Utc::now(),

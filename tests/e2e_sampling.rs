@@ -382,3 +382,55 @@ async fn sdks_poll_the_strategies_file_over_http_and_grpc_and_see_it_change() {
         7
     );
 }
+
+#[tokio::test]
+async fn sdks_get_adaptive_probabilities_computed_from_the_observed_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("spoor.yaml");
+    write_config(
+        &config,
+        "sampling:\n  adaptive:\n    enabled: true\n    calculation_interval: 200ms\n",
+    );
+    let spoor = Spoor::start_with(&["--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let url = format!("{}/sampling?service=shop", spoor.sampling_http_url());
+    let before: serde_json::Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(before["strategyType"], "PROBABILISTIC");
+    assert_eq!(
+        before["operationSampling"]["defaultSamplingProbability"],
+        0.001
+    );
+    assert_eq!(
+        before["operationSampling"]["perOperationStrategies"],
+        serde_json::json!([])
+    );
+    // Root spans of one operation: it gets its own probability.
+    for _ in 0..20 {
+        send_otlp(&client, &spoor, one_span(random_trace(), 1, false)).await;
+    }
+    let ops = eventually(60, || async {
+        let json: serde_json::Value = client.get(&url).send().await.ok()?.json().await.ok()?;
+        let ops = json["operationSampling"]["perOperationStrategies"]
+            .as_array()?
+            .clone();
+        (!ops.is_empty()).then_some(ops)
+    })
+    .await;
+    assert_eq!(ops[0]["operation"], "op-1");
+    let rate = ops[0]["probabilisticSampling"]["samplingRate"]
+        .as_f64()
+        .unwrap();
+    assert!(rate > 0.0 && rate <= 1.0, "{rate}");
+    let mut grpc = SamplingManagerClient::connect(spoor.sampling_grpc_url())
+        .await
+        .unwrap();
+    let answer = grpc
+        .get_sampling_strategy(SamplingStrategyParameters {
+            service_name: "shop".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ops = answer.operation_sampling.unwrap().per_operation_strategies;
+    assert_eq!(ops[0].operation, "op-1");
+}

@@ -33,6 +33,7 @@ mod matcher;
 mod prepare;
 mod query;
 pub mod rocks;
+mod settings;
 mod summary;
 
 pub use aggregates::{AggregateDelta, DependencyLink};

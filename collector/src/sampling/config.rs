@@ -32,6 +32,9 @@ pub struct SamplingConfig {
     pub reload_interval: Duration,
     /// Probability served when there is no strategies file.
     pub default_sampling_probability: f64,
+    /// Adaptive sampling: computed per-operation probabilities served
+    /// instead of the strategies file.
+    pub adaptive: crate::sampling::adaptive::AdaptiveConfig,
 }
 
 impl Default for SamplingConfig {
@@ -43,6 +46,7 @@ impl Default for SamplingConfig {
             strategies_file: None,
             reload_interval: Duration::from_secs(10),
             default_sampling_probability: 1.0,
+            adaptive: crate::sampling::adaptive::AdaptiveConfig::default(),
         }
     }
 }
@@ -365,6 +369,7 @@ impl SamplingConfig {
                     .to_string(),
             );
         }
+        problems.extend(self.adaptive.problems());
         if let Err(policy_problems) = crate::sampling::policy::build_all(&tail.policies) {
             problems.extend(policy_problems);
         }

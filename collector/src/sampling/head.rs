@@ -11,10 +11,12 @@
 //! anywhere in the batch is kept whatever the rate (see [`is_forced`]).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{any_value::Value, Span, TracesData};
 
+use crate::sampling::adaptive::Adaptive;
 use crate::sampling::config::SamplingConfig;
 use crate::sampling::policy::{trace_hash, Threshold};
 
@@ -76,6 +78,8 @@ pub struct HeadSampler {
     default: Threshold,
     services: HashMap<String, Threshold>,
     envoy_forced: bool,
+    /// Adaptive sampling counts the root spans of every batch here.
+    observer: Option<Arc<Adaptive>>,
 }
 
 impl Default for HeadSampler {
@@ -86,6 +90,7 @@ impl Default for HeadSampler {
             default: Threshold::All,
             services: HashMap::new(),
             envoy_forced: true,
+            observer: None,
         }
     }
 }
@@ -103,18 +108,34 @@ impl HeadSampler {
                 .map(|(s, pct)| (s.clone(), Threshold::from_percentage(*pct)))
                 .collect(),
             envoy_forced: config.keep_envoy_forced,
+            observer: None,
         }
     }
 
-    /// Whether every span is kept (then [`HeadSampler::apply`] does nothing).
+    /// Lets `adaptive` count the root spans of every batch (before this
+    /// sampler drops any).
+    pub fn observed_by(mut self, adaptive: Option<Arc<Adaptive>>) -> HeadSampler {
+        self.observer = adaptive;
+        self
+    }
+
+    /// Whether [`HeadSampler::apply`] does nothing: every span is kept and
+    /// nothing observes the batches.
     pub fn keeps_everything(&self) -> bool {
+        self.observer.is_none() && self.keeps_every_span()
+    }
+
+    fn keeps_every_span(&self) -> bool {
         self.default == Threshold::All && self.services.values().all(|t| *t == Threshold::All)
     }
 
     /// Removes the spans the sampler drops from `data`.
     pub fn apply(&self, data: &mut TracesData) -> HeadOutcome {
         let mut outcome = HeadOutcome::default();
-        if self.keeps_everything() {
+        if let Some(adaptive) = &self.observer {
+            adaptive.observe(data);
+        }
+        if self.keeps_every_span() {
             outcome.kept = data.span_count();
             return outcome;
         }

@@ -16,10 +16,12 @@
 //!   store's buffer bounds and a restart replays undecided traces.
 //! - [`strategies`] and [`remote`]: Jaeger's strategies file served over
 //!   HTTP (`/sampling`, `/api/sampling`) and gRPC (`SamplingManager`),
-//!   reloaded when the file changes.
+//!   reloaded when the file changes; or, with [`adaptive`], per-operation
+//!   probabilities computed from the observed root-span throughput.
 //!
 //! Settings: [`SamplingConfig`], the `sampling` section of the configuration.
 
+pub mod adaptive;
 pub mod config;
 pub mod head;
 pub(crate) mod policy;
@@ -30,6 +32,7 @@ pub mod tail;
 #[cfg(test)]
 mod tests;
 
+pub use adaptive::{Adaptive, AdaptiveConfig};
 pub use config::SamplingConfig;
 pub use head::{HeadOutcome, HeadSampler};
 pub use remote::{sampling_grpc_service, sampling_http_router};

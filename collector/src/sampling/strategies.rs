@@ -29,6 +29,7 @@ use spoor_proto::jaeger::api_v2::{
     RateLimitingSamplingStrategy, SamplingStrategyResponse, SamplingStrategyType,
 };
 
+use crate::sampling::adaptive::Adaptive;
 use crate::sampling::config::SamplingConfig;
 
 /// Why strategies could not be loaded.
@@ -260,6 +261,7 @@ pub struct StrategyProvider {
     default_probability: f64,
     reload_interval: Duration,
     loaded_mtime: Arc<RwLock<Option<SystemTime>>>,
+    adaptive: Option<Arc<Adaptive>>,
 }
 
 impl StrategyProvider {
@@ -274,6 +276,7 @@ impl StrategyProvider {
             default_probability: config.default_sampling_probability,
             reload_interval: config.reload_interval,
             loaded_mtime: Arc::new(RwLock::new(None)),
+            adaptive: None,
         };
         if provider.file.is_some() {
             provider.reload_if_changed()?;
@@ -281,8 +284,18 @@ impl StrategyProvider {
         Ok(provider)
     }
 
+    /// Serves `adaptive`'s computed strategies (when given) instead of the
+    /// file's.
+    pub fn with_adaptive(mut self, adaptive: Option<Arc<Adaptive>>) -> StrategyProvider {
+        self.adaptive = adaptive;
+        self
+    }
+
     /// The strategy to hand to `service`.
     pub fn strategy(&self, service: &str) -> SamplingStrategyResponse {
+        if let Some(adaptive) = &self.adaptive {
+            return adaptive.strategy(service);
+        }
         self.current.read().get(service).clone()
     }
 
