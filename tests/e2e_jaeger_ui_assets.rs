@@ -82,7 +82,8 @@ async fn jaeger_ui_build_is_served_under_the_base_path_with_injections() {
     );
     let capabilities = injected(&html, "JAEGER_BACKEND_CAPABILITIES");
     assert_eq!(capabilities["searchWithoutServiceName"], true);
-    assert_eq!(capabilities["metricsStorage"], false);
+    // The analytics run by default, so the Monitor tab has data.
+    assert_eq!(capabilities["metricsStorage"], true);
 
     // The configuration file is re-read on every page load.
     std::fs::write(&ui_config, r#"{"search": {"maxLimit": 20}}"#).unwrap();
