@@ -28,11 +28,12 @@ const ENVOY_REQUEST_ID: &str = "guid:x-request-id";
 /// and, with `envoy`, Envoy's forced-trace mark.
 ///
 /// Envoy records why it traced a request in the request id it generates or
-/// passes on (a UUID): the character at position 14, the UUID version digit,
-/// becomes `a` when `x-envoy-force-trace` forced the trace and `9` when the
-/// client forced it with `x-client-trace-id` (`b` is an ordinary sampled
-/// request). Envoy puts that id on its spans as `guid:x-request-id`. A random
-/// UUIDv4 has `4` there, so the mark does not occur by chance.
+/// passes on (a UUID, with the default `pack_trace_reason`): the character
+/// at position 14, the UUID version digit, becomes `a` when
+/// `x-envoy-force-trace` forced the trace and `b` when the client forced it
+/// with `x-client-trace-id` (`9` is an ordinary sampled request). Envoy puts
+/// that id on its spans as `guid:x-request-id`. A random UUIDv4 has `4`
+/// there, so the mark does not occur by chance.
 pub fn is_forced(span: &Span, envoy: bool) -> bool {
     span.debug
         || span.jaeger_flags & 2 != 0
@@ -48,7 +49,7 @@ pub fn is_forced(span: &Span, envoy: bool) -> bool {
 
 fn envoy_forced_request_id(id: &str) -> bool {
     let bytes = id.as_bytes();
-    bytes.len() == 36 && bytes[8] == b'-' && bytes[13] == b'-' && matches!(bytes[14], b'a' | b'9')
+    bytes.len() == 36 && bytes[8] == b'-' && bytes[13] == b'-' && matches!(bytes[14], b'a' | b'b')
 }
 
 /// Whether any span of a trace is debug or forced.

@@ -547,9 +547,16 @@ fn debug_and_forced_traces_are_kept_at_zero_percent() {
     let envoy_sampled = Span {
         attributes: vec![string_kv(
             "guid:x-request-id",
-            "5f0a2d1e-6b7c-bd3e-9f10-1234567890ab",
+            "5f0a2d1e-6b7c-9d3e-9f10-1234567890ab",
         )],
         ..span(4, 1, "envoy-normal")
+    };
+    let client_forced = Span {
+        attributes: vec![string_kv(
+            "guid:x-request-id",
+            "5f0a2d1e-6b7c-bd3e-9f10-1234567890ab",
+        )],
+        ..span(6, 1, "client-forced")
     };
     // A second span of trace 1 without the flag follows its trace.
     let sibling = span(1, 2, "sibling");
@@ -560,18 +567,22 @@ fn debug_and_forced_traces_are_kept_at_zero_percent() {
             jaeger_debug,
             envoy_forced,
             envoy_sampled,
+            client_forced,
             sibling,
             span(5, 1, "plain"),
         ],
     );
     let outcome = sampler.apply(&mut data);
-    assert_eq!((outcome.kept_forced, outcome.dropped), (4, 2));
+    assert_eq!((outcome.kept_forced, outcome.dropped), (5, 2));
     let names: Vec<&str> = data.resource_spans[0].scope_spans[0]
         .spans
         .iter()
         .map(|s| s.name.as_str())
         .collect();
-    assert_eq!(names, ["debug", "jaeger", "envoy", "sibling"]);
+    assert_eq!(
+        names,
+        ["debug", "jaeger", "envoy", "client-forced", "sibling"]
+    );
     let tail = TailSampler::new(&SamplingConfig {
         tail: super::config::TailConfig {
             policies: policies(
