@@ -205,6 +205,9 @@ fn take_status(tags: &mut BTreeMap<String, String>) -> Option<model::Status> {
         status.code = StatusCode::Error as i32;
         if value == "true" {
             tags.remove(ERROR_TAG);
+        } else if status.message.is_empty() && !value.is_empty() && value != "false" {
+            // The OpenTelemetry spec's exporters put the description here.
+            status.message = value.clone();
         }
     }
     (status != model::Status::default()).then_some(status)
@@ -271,10 +274,20 @@ fn parse_link(text: &str) -> Option<span::Link> {
     })
 }
 
-/// An annotation value `name|{json attrs}|dropped` unpacks into an event with
-/// attributes; any other value is the event name.
+/// An annotation value `name|{json attrs}|dropped` (the collector's form) or
+/// `{"name": {json attrs}}` (the OpenTelemetry Python and JS Zipkin
+/// exporters' form) unpacks into an event with attributes; any other value is
+/// the event name.
 fn event_from_annotation(timestamp: u64, value: String) -> span::Event {
     let time_unix_nano = timestamp.saturating_mul(1000);
+    if let Some((name, attributes)) = sdk_packed_event(&value) {
+        return span::Event {
+            time_unix_nano,
+            name,
+            attributes,
+            dropped_attributes_count: 0,
+        };
+    }
     let unpacked = value.split_once('|').and_then(|(name, rest)| {
         let (json, dropped) = rest.rsplit_once('|')?;
         Some((
@@ -296,6 +309,22 @@ fn event_from_annotation(timestamp: u64, value: String) -> span::Event {
             ..Default::default()
         },
     }
+}
+
+/// `{"name": {attrs}}`: one key whose value is an object.
+fn sdk_packed_event(value: &str) -> Option<(String, Vec<model::KeyValue>)> {
+    if !value.starts_with('{') {
+        return None;
+    }
+    let Ok(Json::Object(map)) = serde_json::from_str::<Json>(value) else {
+        return None;
+    };
+    let mut entries = map.into_iter();
+    let (name, attributes) = entries.next()?;
+    if entries.next().is_some() || !attributes.is_object() {
+        return None;
+    }
+    Some((name, attributes_from_json(&attributes.to_string())?))
 }
 
 /// A JSON object as attributes: strings, booleans, integers and doubles keep
@@ -542,6 +571,21 @@ mod tests {
         );
         assert_eq!(span.events[0].dropped_attributes_count, 1);
         assert_eq!(span.events[1].name, "a|b|c");
+    }
+
+    #[test]
+    fn sdk_packed_annotation_values_unpack_into_event_attributes() {
+        let span = one(with(
+            base(),
+            json!({"annotations": [{"timestamp": 5, "value": "{\"cache miss\": {\"key\": \"cart:1\", \"n\": 2}}"},
+            {"timestamp": 6, "value": "{\"a\": 1, \"b\": {}}"}]}),
+        ));
+        assert_eq!(span.events[0].name, "cache miss");
+        assert_eq!(
+            span.events[0].attributes,
+            vec![string_kv("key", "cart:1"), kv("n", Value::IntValue(2))]
+        );
+        assert_eq!(span.events[1].name, "{\"a\": 1, \"b\": {}}");
     }
 
     #[test]
