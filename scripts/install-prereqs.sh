@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing Spoor needs beyond the Rust toolchain:
 # libclang (RocksDB's bindings are generated at build time), a C++ compiler
-# (RocksDB itself), and python3 (the conformance runner). Idempotent: does
-# nothing when everything is present.
+# (RocksDB itself), python3 (the conformance runner) and its venv module
+# (the end-to-end tests install real Python tracing clients into
+# target/py-e2e). Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 have_libclang() {
@@ -14,6 +15,7 @@ have_libclang || missing+=(libclang-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
