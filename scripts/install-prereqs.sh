@@ -7,7 +7,11 @@
 set -euo pipefail
 
 have_libclang() {
-  ls /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/x86_64-linux-gnu/libclang*.so* /usr/lib/aarch64-linux-gnu/libclang*.so* >/dev/null 2>&1
+  local f
+  for f in /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*-linux-gnu/libclang*.so*; do
+    [ -e "$f" ] && return 0
+  done
+  return 1
 }
 
 missing=()
