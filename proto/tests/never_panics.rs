@@ -1,0 +1,192 @@
+//! Every decoder of untrusted input, fed arbitrary and mutated bytes: it
+//! must return a value or an error, never panic. These property tests run
+//! in CI; the cargo-fuzz targets in `fuzz/` run the same decoders longer.
+//!
+//! In: random byte strings and single-byte mutations of valid payloads of
+//! each format. Out: nothing but the absence of panics.
+
+use proptest::prelude::*;
+use prost::Message;
+use spoor_proto::thrift::Protocol;
+use spoor_proto::{jaeger_proto, jaeger_thrift, model, otlp_json, zipkin_v1, zipkin_v2};
+
+/// Runs every decoder on `bytes`.
+fn decode_everything(bytes: &[u8]) {
+    let _ = jaeger_thrift::decode_http_body(bytes);
+    let _ = jaeger_thrift::decode_agent_datagram(bytes, Protocol::Compact);
+    let _ = jaeger_thrift::decode_agent_datagram(bytes, Protocol::Binary);
+    let _ = jaeger_proto::decode_post_spans(bytes);
+    let _ = zipkin_v1::decode_json(bytes);
+    let _ = zipkin_v1::decode_thrift(bytes);
+    let _ = zipkin_v2::decode_json(bytes, false);
+    let _ = zipkin_v2::decode_json(bytes, true);
+    let _ = zipkin_v2::decode_proto(bytes);
+    let _ = otlp_json::decode_traces(bytes);
+    let _ = model::TracesData::decode(bytes);
+}
+
+/// Valid payloads of each format, to mutate.
+fn seeds() -> Vec<Vec<u8>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let mut seeds = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("fuzz/seeds") {
+        let path = entry.expect("seed").path();
+        if path.is_file() {
+            seeds.push(std::fs::read(&path).expect("seed bytes"));
+        }
+    }
+    assert!(!seeds.is_empty(), "no seeds in {}", dir.display());
+    seeds
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        decode_everything(&bytes);
+    }
+
+    #[test]
+    fn mutated_valid_payloads_never_panic(
+        seed in any::<prop::sample::Index>(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..8),
+        cut in any::<prop::sample::Index>(),
+    ) {
+        let seeds = seeds();
+        let mut bytes = seed.get(&seeds).clone();
+        for (at, value) in edits {
+            if !bytes.is_empty() {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+        }
+        decode_everything(&bytes);
+        let end = cut.index(bytes.len() + 1);
+        decode_everything(&bytes[..end]);
+    }
+}
+
+/// The binary seeds, built from code so they stay valid as formats evolve;
+/// `seed_corpus_is_committed` writes them to `fuzz/seeds/`.
+fn binary_seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use bytes::Bytes;
+    use spoor_proto::jaeger::api_v2 as jaeger;
+    let trace = Bytes::from_static(&[0x5b; 16]);
+    let kv = |key: &str, v_type: jaeger::ValueType| jaeger::KeyValue {
+        key: key.into(),
+        v_type: v_type as i32,
+        v_str: "v".into(),
+        v_bool: true,
+        v_int64: 42,
+        v_float64: 0.5,
+        v_binary: Bytes::from_static(b"\x01\x02"),
+    };
+    let span = |id: u8, parent: Option<u8>| jaeger::Span {
+        trace_id: trace.clone(),
+        span_id: Bytes::copy_from_slice(&[id; 8]),
+        operation_name: format!("op{id}"),
+        references: parent
+            .map(|p| jaeger::SpanRef {
+                trace_id: trace.clone(),
+                span_id: Bytes::copy_from_slice(&[p; 8]),
+                ref_type: 0,
+            })
+            .into_iter()
+            .collect(),
+        flags: 1,
+        start_time: Some(prost_types::Timestamp {
+            seconds: 1_717_000_000,
+            nanos: 1000,
+        }),
+        duration: Some(prost_types::Duration {
+            seconds: 0,
+            nanos: 5000,
+        }),
+        tags: vec![
+            kv("span.kind", jaeger::ValueType::String),
+            kv("b", jaeger::ValueType::Bool),
+            kv("i", jaeger::ValueType::Int64),
+            kv("d", jaeger::ValueType::Float64),
+            kv("x", jaeger::ValueType::Binary),
+        ],
+        logs: vec![jaeger::Log {
+            timestamp: Some(prost_types::Timestamp {
+                seconds: 1_717_000_000,
+                nanos: 2000,
+            }),
+            fields: vec![kv("event", jaeger::ValueType::String)],
+        }],
+        ..Default::default()
+    };
+    let batch = jaeger::Batch {
+        spans: vec![span(1, None), span(2, Some(1))],
+        process: Some(jaeger::Process {
+            service_name: "svc".into(),
+            tags: vec![kv("hostname", jaeger::ValueType::String)],
+        }),
+    };
+    let zipkin = spoor_proto::zipkin::ListOfSpans {
+        spans: vec![spoor_proto::zipkin::Span {
+            trace_id: trace.clone(),
+            id: Bytes::from_static(&[1; 8]),
+            kind: 2,
+            name: "get".into(),
+            timestamp: 1_717_000_000_000_000,
+            duration: 10,
+            local_endpoint: Some(spoor_proto::zipkin::Endpoint {
+                service_name: "svc".into(),
+                ipv4: Bytes::from_static(&[10, 0, 0, 1]),
+                ..Default::default()
+            }),
+            tags: [("k".to_string(), "v".to_string())].into_iter().collect(),
+            ..Default::default()
+        }],
+    };
+    let otlp_json_seed = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden/otlp_json/camel_case.input.json"),
+    )
+    .expect("golden OTLP/JSON input");
+    let otlp = otlp_json::decode_traces(&otlp_json_seed).expect("golden input decodes");
+    vec![
+        (
+            "jaeger_thrift_batch.bin",
+            jaeger_thrift::encode_batch(&batch, Protocol::Binary),
+        ),
+        (
+            "agent_compact.bin",
+            jaeger_thrift::encode_emit_batch(&batch, Protocol::Compact, 1),
+        ),
+        (
+            "agent_binary.bin",
+            jaeger_thrift::encode_emit_batch(&batch, Protocol::Binary, 1),
+        ),
+        (
+            "jaeger_post_spans.bin",
+            jaeger::PostSpansRequest { batch: Some(batch) }.encode_to_vec(),
+        ),
+        ("zipkin_v2.pb", zipkin.encode_to_vec()),
+        ("otlp.pb", otlp.encode_to_vec()),
+        ("otlp.json", otlp_json_seed),
+    ]
+}
+
+#[test]
+fn seed_corpus_is_committed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds");
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
+    for (name, bytes) in binary_seeds() {
+        let path = dir.join(name);
+        if update || !path.exists() {
+            std::fs::create_dir_all(&dir).expect("fuzz/seeds");
+            std::fs::write(&path, &bytes).expect("writing a seed");
+            continue;
+        }
+        assert_eq!(
+            std::fs::read(&path).expect("reading a seed"),
+            bytes,
+            "fuzz/seeds/{name} is stale (UPDATE_GOLDEN=1 rewrites it)"
+        );
+    }
+}
