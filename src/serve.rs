@@ -222,7 +222,7 @@ async fn serve(
     }));
     servers.push(http(
         sampling_http,
-        spoor_collector::sampling::sampling_http_router(strategies.clone()),
+        spoor_collector::sampling::sampling_agent_router(strategies.clone()),
         stop_rx.clone(),
         "sampling HTTP",
     ));

@@ -196,3 +196,49 @@ fn a_full_buffer_decides_its_oldest_traces_early() {
     assert_eq!(store.stats().live_traces, 3);
     assert_eq!(decider.decisions.load(Ordering::SeqCst), 7);
 }
+
+#[test]
+fn a_buffer_at_its_bound_under_steady_load_stays_bounded_and_keeps_deciding() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = spoor_storage::Store::open(spoor_storage::StorageConfig {
+        live_max_traces: 50,
+        ..config(dir.path())
+    })
+    .unwrap();
+    let decider = Arc::new(EvenIds::default());
+    store.set_decider(
+        decider.clone(),
+        DecisionPolicy {
+            decision_wait: Duration::from_secs(3600),
+            max_age: Duration::from_secs(7200),
+            ..policy()
+        },
+    );
+    let mut next = 1u128;
+    for round in 1..=20usize {
+        for _ in 0..40 {
+            write(
+                &store,
+                &[SpanSpec {
+                    trace: next,
+                    name: "a",
+                    ..Default::default()
+                }],
+            );
+            next += 1;
+        }
+        store.flush(false).unwrap();
+        assert!(
+            store.stats().live_traces <= 50,
+            "round {round}: {} traces buffered",
+            store.stats().live_traces
+        );
+        // Every trace beyond the bound was decided, none twice.
+        assert_eq!(
+            decider.decisions.load(Ordering::SeqCst),
+            (round * 40).saturating_sub(50)
+        );
+    }
+    assert!(store.get_trace(TraceId(2)).unwrap().is_some());
+    assert!(store.get_trace(TraceId(1)).unwrap().is_none());
+}

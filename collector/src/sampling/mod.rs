@@ -35,7 +35,7 @@ mod tests;
 pub use adaptive::{Adaptive, AdaptiveConfig};
 pub use config::SamplingConfig;
 pub use head::{HeadOutcome, HeadSampler};
-pub use remote::{sampling_grpc_service, sampling_http_router};
+pub use remote::{sampling_agent_router, sampling_grpc_service, sampling_http_router};
 pub use strategies::{StrategyError, StrategyProvider};
 pub use tail::TailSampler;
 

@@ -1,9 +1,10 @@
 //! The Jaeger remote-sampling endpoints SDKs poll.
 //!
 //! In: `GET /sampling?service=` and `GET /api/sampling?service=` over HTTP,
-//! `jaeger.api_v2.SamplingManager/GetSamplingStrategy` over gRPC. Out: the
-//! service's strategy from the [`StrategyProvider`], as proto-JSON or
-//! protobuf. `service` must be given exactly once over HTTP (else 400
+//! `jaeger.api_v2.SamplingManager/GetSamplingStrategy` over gRPC, and the
+//! old agent's `GET /?service=`. Out: the service's strategy from the
+//! [`StrategyProvider`], as proto-JSON (the legacy root path answers the
+//! "Thrift 0.9.2" JSON with an integer `strategyType`) or protobuf. `service` must be given exactly once over HTTP (else 400
 //! `'service' parameter must be provided once`); an unknown service gets the
 //! default strategy, never 404.
 
@@ -17,7 +18,7 @@ use spoor_proto::jaeger::api_v2::sampling_manager_server::{
 };
 use spoor_proto::jaeger::api_v2::{SamplingStrategyParameters, SamplingStrategyResponse};
 
-use crate::sampling::strategies::{response_json, StrategyProvider};
+use crate::sampling::strategies::{legacy_response_json, response_json, StrategyProvider};
 
 /// Strategy requests answered, per transport.
 pub const SAMPLING_STRATEGY_REQUESTS_TOTAL: &str = "spoor_sampling_strategy_requests_total";
@@ -31,9 +32,34 @@ pub fn sampling_http_router(provider: StrategyProvider) -> Router {
         .with_state(provider)
 }
 
+/// [`sampling_http_router`] plus the old agent's root path (`GET /?service=`,
+/// integer `strategyType`), for the dedicated :5778 listener.
+pub fn sampling_agent_router(provider: StrategyProvider) -> Router {
+    sampling_http_router(provider.clone()).merge(
+        Router::new()
+            .route("/", get(legacy_http_strategy))
+            .with_state(provider),
+    )
+}
+
+async fn legacy_http_strategy(
+    State(provider): State<StrategyProvider>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    answer(&provider, &params, legacy_response_json)
+}
+
 async fn http_strategy(
     State(provider): State<StrategyProvider>,
     Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    answer(&provider, &params, response_json)
+}
+
+fn answer(
+    provider: &StrategyProvider,
+    params: &[(String, String)],
+    encode: fn(&SamplingStrategyResponse) -> serde_json::Value,
 ) -> Response {
     let mut services = params.iter().filter(|(k, _)| k == "service");
     let (Some((_, service)), None) = (services.next(), services.next()) else {
@@ -44,7 +70,7 @@ async fn http_strategy(
             .into_response();
     };
     metrics::counter!(SAMPLING_STRATEGY_REQUESTS_TOTAL, "transport" => "http").increment(1);
-    let body = response_json(&provider.strategy(service)).to_string();
+    let body = encode(&provider.strategy(service)).to_string();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -104,6 +130,14 @@ mod tests {
             assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
             assert!(body.contains("'service' parameter must be provided once"));
         }
+        let legacy =
+            sampling_agent_router(StrategyProvider::new(&SamplingConfig::default()).unwrap());
+        let (status, body) = get_body(&legacy, "/?service=anyone").await;
+        assert_eq!(status, StatusCode::OK);
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["strategyType"], 0);
+        let (status, _) = get_body(&legacy, "/").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
         let (status, body) = get_body(&router, "/api/sampling?service=anyone").await;
         assert_eq!(status, StatusCode::OK);
         let json: serde_json::Value = serde_json::from_str(&body).unwrap();

@@ -205,8 +205,25 @@ pub fn response_json(r: &SamplingStrategyResponse) -> serde_json::Value {
         Ok(SamplingStrategyType::RateLimiting) => "RATE_LIMITING",
         _ => "PROBABILISTIC",
     };
+    with_strategy_type(r, json!(strategy_type))
+}
+
+/// The legacy agent form (`GET /?service=`, "Thrift 0.9.2" JSON): the same
+/// shape with `strategyType` as an integer, for old jaeger-client libraries.
+pub fn legacy_response_json(r: &SamplingStrategyResponse) -> serde_json::Value {
+    let strategy_type = match SamplingStrategyType::try_from(r.strategy_type) {
+        Ok(SamplingStrategyType::RateLimiting) => 1,
+        _ => 0,
+    };
+    with_strategy_type(r, json!(strategy_type))
+}
+
+fn with_strategy_type(
+    r: &SamplingStrategyResponse,
+    strategy_type: serde_json::Value,
+) -> serde_json::Value {
     let mut out = serde_json::Map::new();
-    out.insert("strategyType".into(), json!(strategy_type));
+    out.insert("strategyType".into(), strategy_type);
     let probabilistic_json =
         |p: &ProbabilisticSamplingStrategy| json!({ "samplingRate": number(p.sampling_rate) });
     if let Some(p) = &r.probabilistic_sampling {
@@ -459,6 +476,10 @@ mod tests {
         assert_eq!(
             response_json(batch),
             json!({"strategyType":"RATE_LIMITING","rateLimitingSampling":{"maxTracesPerSecond":5}})
+        );
+        assert_eq!(
+            legacy_response_json(batch),
+            json!({"strategyType":1,"rateLimitingSampling":{"maxTracesPerSecond":5}})
         );
     }
 
