@@ -207,3 +207,41 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn emit_zipkin_batch_carries_zipkin_v1_thrift_spans() {
+    let mut w = Writer::new(Protocol::Compact);
+    w.message_begin(EMIT_ZIPKIN_BATCH, message_type::ONEWAY, 1);
+    w.struct_begin();
+    w.field(1, TType::List);
+    w.list_begin(TType::Struct, 1);
+    w.struct_begin();
+    w.field(1, TType::I64);
+    w.i64(0x99);
+    w.field(3, TType::Binary);
+    w.binary(b"legacy");
+    w.field(4, TType::I64);
+    w.i64(0x7);
+    w.field(6, TType::List);
+    w.list_begin(TType::Struct, 1);
+    w.struct_begin();
+    w.field(1, TType::I64);
+    w.i64(1_717_000_000_000_000);
+    w.field(2, TType::Binary);
+    w.binary(b"sr");
+    w.field(3, TType::Struct);
+    w.struct_begin();
+    w.field(3, TType::Binary);
+    w.binary(b"old-service");
+    w.struct_end();
+    w.struct_end();
+    w.struct_end();
+    w.struct_end();
+    let data = decode_agent_datagram(&w.into_bytes(), Protocol::Compact).unwrap();
+    let rs = &data.resource_spans[0];
+    assert_eq!(rs.service_name(), "old-service");
+    let s = &rs.scope_spans[0].spans[0];
+    assert_eq!((s.trace_id().0, s.span_id().0), (0x99, 0x7));
+    assert_eq!(s.span_kind(), SpanKind::Server);
+    assert_eq!(s.name, "legacy");
+}
