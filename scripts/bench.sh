@@ -48,7 +48,7 @@ done
 BENCH_SKIP_BUILD=${BENCH_SKIP_BUILD:-0}
 BENCH_SPOOR_BIN=${BENCH_SPOOR_BIN:-target/release/spoor}
 BENCH_LOADGEN_BIN=${BENCH_LOADGEN_BIN:-target/release/spoor-loadgen}
-BENCH_SPOOR_ARGS=${BENCH_SPOOR_ARGS:---otlp-grpc-addr 127.0.0.1:4317 --otlp-http-addr 127.0.0.1:4318 --zipkin-addr 127.0.0.1:9411 --query-http-addr 127.0.0.1:16686 --admin-addr 127.0.0.1:14269}
+BENCH_SPOOR_ARGS=${BENCH_SPOOR_ARGS:---otlp-grpc-addr 127.0.0.1:4317 --otlp-http-addr 127.0.0.1:4318 --zipkin-addr 127.0.0.1:9411 --query-http-addr 127.0.0.1:16686 --admin-addr 127.0.0.1:14269 --query-grpc-addr 127.0.0.1:16685 --sampling-http-addr 127.0.0.1:5778 --sampling-grpc-addr 127.0.0.1:5779 --jaeger-grpc-addr 127.0.0.1:14250 --jaeger-thrift-http-addr 127.0.0.1:14268 --agent-compact-addr 127.0.0.1:6831 --agent-binary-addr 127.0.0.1:6832}
 BENCH_KEEP_DATA=${BENCH_KEEP_DATA:-0}
 BENCH_PROTOCOL=${BENCH_PROTOCOL:-otlp-grpc}
 BENCH_GZIP=${BENCH_GZIP:-0}

@@ -14,7 +14,10 @@ data=$(mktemp -d)
 log="$data/spoor.log"
 "$spoor" --data-dir "$data/store" \
   --otlp-grpc-addr 127.0.0.1:0 --otlp-http-addr 127.0.0.1:0 --zipkin-addr 127.0.0.1:0 \
-  --query-http-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 >"$log" 2>&1 &
+  --query-http-addr 127.0.0.1:0 --query-grpc-addr 127.0.0.1:0 --admin-addr 127.0.0.1:0 \
+  --sampling-http-addr 127.0.0.1:0 --sampling-grpc-addr 127.0.0.1:0 \
+  --jaeger-grpc-addr 127.0.0.1:0 --jaeger-thrift-http-addr 127.0.0.1:0 \
+  --agent-compact-addr 127.0.0.1:0 --agent-binary-addr 127.0.0.1:0 >"$log" 2>&1 &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$data"; }
 trap cleanup EXIT
