@@ -7,5 +7,5 @@ scripts/install-prereqs.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
-cargo build -p spoor
+# The conformance suite runs the binary `cargo test` built for the end-to-end tests.
 scripts/conformance.sh target/debug/spoor

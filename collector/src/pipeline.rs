@@ -46,6 +46,7 @@ impl From<StorageError> for SubmitError {
     fn from(error: StorageError) -> Self {
         match error {
             StorageError::ShuttingDown => SubmitError::ShuttingDown,
+            StorageError::Overloaded { .. } => SubmitError::Overloaded,
             other => SubmitError::Storage(other.to_string()),
         }
     }

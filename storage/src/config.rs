@@ -31,6 +31,10 @@ pub struct StorageConfig {
     /// Bytes of encoded spans held in memory before the oldest traces are
     /// flushed early.
     pub live_max_bytes: u64,
+    /// Hard bound on the bytes of encoded spans held in memory: above it new
+    /// batches are refused (receivers answer "slow down") until the flusher
+    /// catches up, so memory stays bounded even when flushing falls behind.
+    pub live_hard_max_bytes: u64,
     /// Traces held in memory before the oldest are flushed early.
     pub live_max_traces: usize,
     /// Traces per search block (the unit that search summaries describe).
@@ -50,6 +54,7 @@ impl Default for StorageConfig {
             trace_idle_timeout: Duration::from_secs(2),
             trace_max_age: Duration::from_secs(10),
             live_max_bytes: 256 << 20,
+            live_hard_max_bytes: 512 << 20,
             live_max_traces: 200_000,
             block_max_traces: 1000,
             retention_check_interval: Duration::from_secs(60),
@@ -78,6 +83,11 @@ impl StorageConfig {
         }
         if self.live_max_bytes == 0 {
             problems.push("storage.live_max_bytes must be greater than 0".to_string());
+        }
+        if self.live_hard_max_bytes < self.live_max_bytes {
+            problems.push(
+                "storage.live_hard_max_bytes must not be below storage.live_max_bytes".to_string(),
+            );
         }
         if self.live_max_traces == 0 {
             problems.push("storage.live_max_traces must be greater than 0".to_string());

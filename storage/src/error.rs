@@ -9,6 +9,10 @@ pub enum StorageError {
     /// A stored record could not be decoded.
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
+    /// The in-memory trace buffer is at its hard bound (the flusher has fallen
+    /// behind); nothing was written, the caller should retry later.
+    #[error("trace buffer is full ({held} bytes held, hard bound {bound}); retry later")]
+    Overloaded { held: u64, bound: u64 },
     /// The store is shutting down and takes no more work.
     #[error("storage is shutting down")]
     ShuttingDown,

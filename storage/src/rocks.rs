@@ -416,6 +416,14 @@ impl Store {
         if self.stop.load(Ordering::SeqCst) {
             return Err(StorageError::ShuttingDown);
         }
+        let held = self.live.byte_count();
+        if held > self.config.live_hard_max_bytes {
+            metrics::counter!("spoor_storage_writes_refused_total").increment(1);
+            return Err(StorageError::Overloaded {
+                held,
+                bound: self.config.live_hard_max_bytes,
+            });
+        }
         let started = Instant::now();
         let wal = self.cf(keys::WAL_CF)?;
         let catalog_cf = self.cf(keys::CATALOG_CF)?;

@@ -110,3 +110,50 @@ fn idle_traces_are_flushed_by_the_background_thread() {
     assert_eq!(store.stats().blocks, 1);
     assert!(store.get_trace(TraceId(1)).unwrap().is_some());
 }
+
+#[test]
+fn writes_are_refused_above_the_hard_memory_bound_until_the_flusher_catches_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.trace_idle_timeout = std::time::Duration::from_secs(3600);
+    cfg.trace_max_age = std::time::Duration::from_secs(3600);
+    cfg.live_max_bytes = 1 << 30;
+    cfg.live_hard_max_bytes = 1 << 30;
+    let store = spoor_storage::Store::open(cfg.clone()).unwrap();
+    drop(store);
+    cfg.live_max_bytes = 10;
+    cfg.live_hard_max_bytes = 10;
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    // Back-to-back writes: once one is held, the next is refused (the flusher
+    // runs at most every 100 ms, so within 50 immediate attempts one is refused).
+    let mut refused = None;
+    for i in 0..50u128 {
+        let b = spoor_storage::prepare_batch(batch(&[SpanSpec {
+            trace: 100 + i,
+            ..Default::default()
+        }]));
+        match store.write_batches(&[b]) {
+            Ok(()) => {}
+            Err(spoor_storage::StorageError::Overloaded { .. }) => {
+                refused = Some(100 + i);
+                break;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+    let refused = refused.expect("no write was refused above the hard bound");
+    assert!(
+        store.get_trace(TraceId(refused)).unwrap().is_none(),
+        "a refused batch is not stored"
+    );
+    store.flush(true).unwrap();
+    write(
+        &store,
+        &[SpanSpec {
+            trace: 2,
+            name: "after",
+            ..Default::default()
+        }],
+    );
+    assert!(store.get_trace(TraceId(2)).unwrap().is_some());
+}
