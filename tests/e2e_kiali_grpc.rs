@@ -554,6 +554,15 @@ async fn api_v2_archive_operations_and_dependencies() {
             ("SELECT orders".to_string(), "client".to_string())
         ]
     );
+    let unknown_kind = client
+        .get_operations(api_v2::GetOperationsRequest {
+            service: "checkout".into(),
+            span_kind: "no-such-kind".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(unknown_kind.operations.is_empty() && unknown_kind.operation_names.is_empty());
 
     let now = (now_ns() / 1_000_000_000) as i64;
     let deps = client

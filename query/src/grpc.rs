@@ -57,6 +57,26 @@ impl Backend {
             .map_err(|e| Status::internal(format!("{what}: {e}")))
     }
 
+    /// The operations of a service, optionally of one span kind (Jaeger's
+    /// lower-case name; "" means all). An unknown kind matches nothing.
+    async fn operations(
+        &self,
+        service: String,
+        span_kind: &str,
+    ) -> Result<Vec<spoor_storage::Operation>, Status> {
+        let kind = match span_kind {
+            "" => None,
+            name => match span_kind_from_name(name) {
+                Some(kind) => Some(kind),
+                None => return Ok(Vec::new()),
+            },
+        };
+        self.blocking("failed to read operations", move |store| {
+            Ok(store.operations(&service, kind))
+        })
+        .await
+    }
+
     async fn get_trace(&self, id: TraceId) -> Result<model::TracesData, Status> {
         if id.is_zero() {
             return Err(Status::invalid_argument(
@@ -237,19 +257,9 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
         request: Request<api_v2::GetOperationsRequest>,
     ) -> Result<Response<api_v2::GetOperationsResponse>, Status> {
         let request = request.into_inner();
-        let kind = match request.span_kind.as_str() {
-            "" => None,
-            name => match span_kind_from_name(name) {
-                Some(kind) => Some(kind),
-                None => return Ok(Response::new(api_v2::GetOperationsResponse::default())),
-            },
-        };
-        let service = request.service;
         let operations = self
             .backend
-            .blocking("failed to read operations", move |store| {
-                Ok(store.operations(&service, kind))
-            })
+            .operations(request.service, &request.span_kind)
             .await?;
         let mut names: Vec<String> = operations.iter().map(|op| op.name.clone()).collect();
         names.dedup();
@@ -387,19 +397,9 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
         request: Request<api_v3::GetOperationsRequest>,
     ) -> Result<Response<api_v3::GetOperationsResponse>, Status> {
         let request = request.into_inner();
-        let kind = match request.span_kind.as_str() {
-            "" => None,
-            name => match span_kind_from_name(name) {
-                Some(kind) => Some(kind),
-                None => return Ok(Response::new(api_v3::GetOperationsResponse::default())),
-            },
-        };
-        let service = request.service;
         let operations = self
             .backend
-            .blocking("failed to read operations", move |store| {
-                Ok(store.operations(&service, kind))
-            })
+            .operations(request.service, &request.span_kind)
             .await?;
         Ok(Response::new(api_v3::GetOperationsResponse {
             operations: operations
