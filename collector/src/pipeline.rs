@@ -88,6 +88,17 @@ struct Counts {
 impl Pipeline {
     /// Starts the writer thread. `config` is expected to be validated.
     pub fn start(store: Arc<Store>, config: &CollectorConfig) -> Pipeline {
+        Self::start_after(store, config, || ())
+    }
+
+    /// Like [`Pipeline::start`], but the writer takes nothing from the queue
+    /// until `ready` has returned. Tests hold the writer this way to fill
+    /// the queue without racing it.
+    pub(crate) fn start_after(
+        store: Arc<Store>,
+        config: &CollectorConfig,
+        ready: impl FnOnce() + Send + 'static,
+    ) -> Pipeline {
         let capacity = config.pipeline.queue_capacity.max(1);
         let max_per_write = config.pipeline.max_batches_per_write.max(1);
         let (sender, jobs) = mpsc::sync_channel(capacity);
@@ -95,7 +106,10 @@ impl Pipeline {
         let writer_counts = Arc::clone(&counts);
         let writer = std::thread::Builder::new()
             .name("spoor-writer".to_string())
-            .spawn(move || run_writer(&store, &jobs, &writer_counts, max_per_write))
+            .spawn(move || {
+                ready();
+                run_writer(&store, &jobs, &writer_counts, max_per_write)
+            })
             .expect("spawning the storage writer thread");
         metrics::queue_capacity(capacity);
         metrics::queue_depth(0);

@@ -63,6 +63,52 @@ pub(crate) fn pipeline_with(config: &CollectorConfig) -> (TestStore, Pipeline) {
     (store, pipeline)
 }
 
+/// Holds a pipeline's writer: nothing leaves the queue until this is
+/// released or dropped.
+pub(crate) struct WriterHold(std::sync::mpsc::Sender<()>);
+
+impl WriterHold {
+    pub fn release(self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// A store and a pipeline on it whose writer waits for the returned hold.
+pub(crate) fn held_pipeline_with(config: &CollectorConfig) -> (TestStore, Pipeline, WriterHold) {
+    let store = TestStore::open();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let pipeline = Pipeline::start_after(Arc::clone(&store.store), config, move || {
+        let _ = released.recv();
+    });
+    (store, pipeline, WriterHold(release))
+}
+
+/// Drives an overload without racing the writer: runs `first` until its
+/// batch fills the queue of the held pipeline, then runs `refused` (whose
+/// requests all find the queue full), then releases the writer so `first`
+/// can finish. Returns both results.
+pub(crate) async fn with_queue_full<A, B>(
+    pipeline: &Pipeline,
+    hold: WriterHold,
+    first: impl Future<Output = A>,
+    refused: impl Future<Output = B>,
+) -> (A, B) {
+    let rest = async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while pipeline.queue_depth() < pipeline.queue_capacity() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first request never reached the queue"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let answers = refused.await;
+        hold.release();
+        answers
+    };
+    tokio::join!(first, rest)
+}
+
 /// A valid span of `trace` with id `span`.
 pub(crate) fn span(trace: u128, span: u64, name: &str) -> Span {
     Span {

@@ -8,7 +8,7 @@ use futures::future::join_all;
 use spoor_storage::prepare_batch;
 
 use super::*;
-use crate::testing::{pipeline_with, span, traces};
+use crate::testing::{held_pipeline_with, pipeline_with, span, traces, with_queue_full};
 
 fn config(queue_capacity: usize, max_batches_per_write: usize) -> CollectorConfig {
     let mut config = CollectorConfig::default();
@@ -38,66 +38,49 @@ async fn acknowledged_batch_is_stored() {
 
 #[tokio::test]
 async fn full_queue_answers_overloaded_at_once_and_every_success_is_stored() {
-    let (store, pipeline) = pipeline_with(&config(1, 1));
-    let submits = (1..=200u128).map(|trace| {
-        let pipeline = pipeline.clone();
-        async move {
-            (
-                trace,
-                pipeline.submit(Receiver::ZipkinHttp, batch(trace, 1)).await,
-            )
-        }
-    });
-    let results = join_all(submits).await;
-    let overloaded = results
-        .iter()
-        .filter(|(_, result)| *result == Err(SubmitError::Overloaded))
-        .count();
-    let stored: Vec<u128> = results
-        .iter()
-        .filter(|(_, result)| result.is_ok())
-        .map(|(trace, _)| *trace)
-        .collect();
+    let (store, pipeline, hold) = held_pipeline_with(&config(1, 1));
+    let submit = |trace| pipeline.submit(Receiver::ZipkinHttp, batch(trace, 1));
+    let refused = join_all((2..=200u128).map(submit));
+    let (accepted, refused) = with_queue_full(&pipeline, hold, submit(1), refused).await;
+    assert_eq!(accepted, Ok(()));
+    assert_eq!(store.span_count(1), 1, "acknowledged trace is missing");
     assert!(
-        overloaded > 0,
-        "a queue of 1 should refuse some of 200 concurrent submits"
+        refused
+            .iter()
+            .all(|result| *result == Err(SubmitError::Overloaded)),
+        "a full queue refuses at once: {refused:?}"
     );
-    assert!(!stored.is_empty());
-    assert_eq!(
-        overloaded + stored.len(),
-        results.len(),
-        "only Ok or Overloaded expected"
-    );
-    for trace in stored {
-        assert_eq!(
-            store.span_count(trace),
-            1,
-            "acknowledged trace {trace} is missing"
-        );
+    for trace in 2..=200u128 {
+        assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
     }
     assert_eq!(pipeline.queue_depth(), 0);
     pipeline.shutdown().await;
 }
-
 #[tokio::test]
 async fn queued_batches_share_storage_writes() {
-    let (store, pipeline) = pipeline_with(&config(64, 16));
-    let submits = (1..=48u128).map(|trace| {
+    let (store, pipeline, hold) = held_pipeline_with(&config(64, 16));
+    let submits = join_all((1..=48u128).map(|trace| {
         let pipeline = pipeline.clone();
         async move { pipeline.submit(Receiver::OtlpGrpc, batch(trace, 2)).await }
-    });
-    for result in join_all(submits).await {
+    }));
+    let release = async {
+        while pipeline.queue_depth() < 48 {
+            tokio::task::yield_now().await;
+        }
+        hold.release();
+    };
+    let (results, ()) = tokio::join!(submits, release);
+    for result in results {
         result.unwrap();
     }
-    assert!(
-        pipeline.storage_writes() < 48,
-        "expected group commits, got {} writes",
-        pipeline.storage_writes()
+    assert_eq!(
+        pipeline.storage_writes(),
+        3,
+        "48 queued batches at 16 per write"
     );
     assert_eq!(store.span_count(48), 2);
     pipeline.shutdown().await;
 }
-
 #[tokio::test]
 async fn shutdown_drains_the_queue_then_refuses() {
     let (store, pipeline) = pipeline_with(&config(64, 4));

@@ -12,7 +12,7 @@ use spoor_proto::jaeger_thrift::encode_emit_batch;
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::testing::{pipeline_with, run_counted, TestStore};
+use crate::testing::{held_pipeline_with, pipeline_with, run_counted, with_queue_full, TestStore};
 
 fn datagram(trace: u128, spans: u64, protocol: ThriftProtocol) -> Vec<u8> {
     let span = |id: u64| Span {
@@ -125,26 +125,41 @@ fn a_flood_is_dropped_and_counted_never_stalled() {
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
         config.agent.max_datagrams_in_flight = 2;
-        let (store, pipeline) = pipeline_with(&config);
-        let (address, stop, task) = serve(pipeline, &config, ThriftProtocol::Binary).await;
+        let (store, pipeline, hold) = held_pipeline_with(&config);
+        let (address, stop, task) = serve(pipeline.clone(), &config, ThriftProtocol::Binary).await;
         let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        for trace in 1..=200u128 {
-            client
-                .send_to(&datagram(trace, 20, ThriftProtocol::Binary), address)
-                .await
-                .unwrap();
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let send = |trace| {
+            let client = &client;
+            async move {
+                client
+                    .send_to(&datagram(trace, 20, ThriftProtocol::Binary), address)
+                    .await
+                    .unwrap();
+            }
+        };
+        // The first datagram fills the queue; the held writer keeps it full
+        // while the rest of the flood arrives.
+        let flood = async {
+            for trace in 2..=200u128 {
+                send(trace).await;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        with_queue_full(&pipeline, hold, send(1), flood).await;
+        wait_for(&store, 1, 20).await;
         stop.send(()).unwrap();
         task.await.unwrap();
-        let stored = (1..=200u128).filter(|&t| store.span_count(t) == 20).count();
-        assert!(stored > 0, "nothing of the flood was stored");
+        assert_eq!(
+            store.span_count(1),
+            20,
+            "the queued datagram was not stored"
+        );
     });
     let dropped = counters.requests(Receiver::AgentBinary, outcome::OVERLOADED);
     let accepted = counters.requests(Receiver::AgentBinary, outcome::ACCEPTED);
     assert!(
         dropped > 0,
-        "a flood into 2 slots should drop datagrams: {counters:?}"
+        "a flood into a full queue should drop datagrams: {counters:?}"
     );
     assert!(accepted > 0);
 }

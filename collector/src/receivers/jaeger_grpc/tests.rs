@@ -18,7 +18,7 @@ use tonic_types::StatusExt;
 
 use super::*;
 use crate::metrics::{outcome, reason};
-use crate::testing::{pipeline_with, run_counted};
+use crate::testing::{held_pipeline_with, pipeline_with, run_counted, with_queue_full};
 
 async fn serve(pipeline: Pipeline, config: &CollectorConfig) -> CollectorServiceClient<Channel> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -116,32 +116,37 @@ fn overload_is_resource_exhausted_with_retry_info_and_every_success_is_stored() 
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
         config.retry_after_seconds = 3;
-        let (store, pipeline) = pipeline_with(&config);
-        let client = serve(pipeline, &config).await;
-        let posts = (1..=64u128).map(|trace| {
+        let (store, pipeline, hold) = held_pipeline_with(&config);
+        let client = serve(pipeline.clone(), &config).await;
+        let mut first = client.clone();
+        let refused = (2..=64u128).map(|trace| {
             let mut client = client.clone();
-            async move { (trace, client.post_spans(request(trace, 50)).await) }
+            async move { client.post_spans(request(trace, 50)).await }
         });
-        let mut throttled = 0;
-        for (trace, result) in join_all(posts).await {
-            match result {
-                Ok(_) => assert_eq!(store.span_count(trace), 50, "trace {trace} missing"),
-                Err(status) => {
-                    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
-                    let retry = status.get_details_retry_info().expect("retry info");
-                    assert_eq!(retry.retry_delay, Some(Duration::from_secs(3)));
-                    throttled += 1;
-                }
-            }
+        let (accepted, refused) = with_queue_full(
+            &pipeline,
+            hold,
+            first.post_spans(request(1, 50)),
+            join_all(refused),
+        )
+        .await;
+        accepted.expect("the queued batch is acknowledged");
+        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
+        for status in refused {
+            let status = status.expect_err("the queue was full");
+            assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+            let retry = status.get_details_retry_info().expect("retry info");
+            assert_eq!(retry.retry_delay, Some(Duration::from_secs(3)));
         }
-        assert!(
-            throttled > 0 && throttled < 64,
-            "throttled {throttled} of 64"
-        );
+        for trace in 2..=64u128 {
+            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
+        }
     });
-    assert!(counters.rejected(Receiver::JaegerGrpc, reason::OVERLOADED) > 0);
+    assert_eq!(
+        counters.rejected(Receiver::JaegerGrpc, reason::OVERLOADED),
+        63 * 50
+    );
 }
-
 #[test]
 fn shutting_down_is_unavailable() {
     run_counted(Receiver::JaegerGrpc, || async {

@@ -13,7 +13,9 @@ use spoor_proto::thrift::Protocol;
 
 use super::*;
 use crate::metrics::{outcome, reason};
-use crate::testing::{gzip, pipeline_with, post, run_counted, send};
+use crate::testing::{
+    gzip, held_pipeline_with, pipeline_with, post, run_counted, send, with_queue_full,
+};
 
 const THRIFT: (&str, &str) = ("content-type", "application/x-thrift");
 
@@ -133,34 +135,29 @@ fn overload_answers_429_with_retry_after_and_stores_every_success() {
         let mut config = CollectorConfig::default();
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
-        let (store, pipeline) = pipeline_with(&config);
-        let router = jaeger_thrift_http_router(pipeline, &config);
-        let requests = (1..=64u64).map(|trace| {
-            let router = router.clone();
-            async move {
-                let reply = send(
-                    &router,
-                    post(TRACES_PATH, &[THRIFT], thrift_batch(trace, 50)),
-                )
-                .await;
-                (trace, reply)
-            }
-        });
-        let mut throttled = 0;
-        for (trace, reply) in join_all(requests).await {
-            match reply.status {
-                StatusCode::ACCEPTED => assert_eq!(store.span_count(u128::from(trace)), 50),
-                StatusCode::TOO_MANY_REQUESTS => {
-                    throttled += 1;
-                    assert_eq!(reply.header("retry-after"), "1");
-                }
-                other => panic!("unexpected status {other}: {}", reply.text()),
-            }
+        let (store, pipeline, hold) = held_pipeline_with(&config);
+        let router = jaeger_thrift_http_router(pipeline.clone(), &config);
+        let batch = |trace| post(TRACES_PATH, &[THRIFT], thrift_batch(trace, 50));
+        let refused = (2..=64u64).map(|trace| send(&router, batch(trace)));
+        let (accepted, refused) =
+            with_queue_full(&pipeline, hold, send(&router, batch(1)), join_all(refused)).await;
+        assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
+        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
+        for reply in refused {
+            assert_eq!(
+                reply.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                reply.text()
+            );
+            assert_eq!(reply.header("retry-after"), "1");
         }
-        assert!(
-            throttled > 0 && throttled < 64,
-            "throttled {throttled} of 64"
-        );
+        for trace in 2..=64u128 {
+            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
+        }
     });
-    assert!(counters.rejected(Receiver::JaegerThriftHttp, reason::OVERLOADED) > 0);
+    assert_eq!(
+        counters.rejected(Receiver::JaegerThriftHttp, reason::OVERLOADED),
+        63 * 50
+    );
 }

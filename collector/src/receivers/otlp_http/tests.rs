@@ -11,7 +11,10 @@ use spoor_proto::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 
 use super::*;
 use crate::metrics::{outcome, reason};
-use crate::testing::{gzip, gzip_bomb, pipeline_with, post, run_counted, send, span, traces};
+use crate::testing::{
+    gzip, gzip_bomb, held_pipeline_with, pipeline_with, post, run_counted, send, span, traces,
+    with_queue_full,
+};
 
 const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -310,47 +313,35 @@ fn overload_answers_429_with_retry_after_and_stores_every_success() {
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
         config.retry_after_seconds = 7;
-        let (store, pipeline) = pipeline_with(&config);
-        let router = otlp_http_router(pipeline, &config);
-        let requests = (1..=64u128).map(|trace| {
-            let router = router.clone();
-            async move {
-                (
-                    trace,
-                    send(
-                        &router,
-                        post(TRACES_PATH, &[PROTOBUF], protobuf_request(trace, 50)),
-                    )
-                    .await,
-                )
-            }
-        });
-        let replies = join_all(requests).await;
-        let mut throttled = 0;
-        for (trace, reply) in &replies {
-            match reply.status {
-                StatusCode::OK => assert_eq!(
-                    store.span_count(*trace),
-                    50,
-                    "acknowledged trace {trace} is missing"
-                ),
-                StatusCode::TOO_MANY_REQUESTS => {
-                    throttled += 1;
-                    assert_eq!(reply.header("retry-after"), "7");
-                    let status = tonic_types::pb::Status::decode(reply.body.clone()).unwrap();
-                    assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
-                }
-                other => panic!("unexpected status {other}: {}", reply.text()),
-            }
+        let (store, pipeline, hold) = held_pipeline_with(&config);
+        let router = otlp_http_router(pipeline.clone(), &config);
+        let export = |trace| post(TRACES_PATH, &[PROTOBUF], protobuf_request(trace, 50));
+        let refused = (2..=64u128).map(|trace| send(&router, export(trace)));
+        let (accepted, refused) =
+            with_queue_full(&pipeline, hold, send(&router, export(1)), join_all(refused)).await;
+        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text());
+        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
+        for reply in refused {
+            assert_eq!(
+                reply.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                reply.text()
+            );
+            assert_eq!(reply.header("retry-after"), "7");
+            let status = tonic_types::pb::Status::decode(reply.body.clone()).unwrap();
+            assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
         }
-        assert!(
-            throttled > 0 && throttled < 64,
-            "a queue of 1 should throttle some of 64 concurrent requests"
-        );
+        for trace in 2..=64u128 {
+            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
+        }
     });
-    assert!(counters.rejected(Receiver::OtlpHttp, reason::OVERLOADED) > 0);
     assert_eq!(
-        counters.requests(Receiver::OtlpHttp, outcome::OVERLOADED) * 50,
-        counters.rejected(Receiver::OtlpHttp, reason::OVERLOADED)
+        counters.requests(Receiver::OtlpHttp, outcome::OVERLOADED),
+        63
+    );
+    assert_eq!(
+        counters.rejected(Receiver::OtlpHttp, reason::OVERLOADED),
+        63 * 50
     );
 }

@@ -10,7 +10,9 @@ use prost::Message;
 
 use super::*;
 use crate::metrics::{outcome, reason};
-use crate::testing::{gzip, gzip_bomb, pipeline_with, post, run_counted, send};
+use crate::testing::{
+    gzip, gzip_bomb, held_pipeline_with, pipeline_with, post, run_counted, send, with_queue_full,
+};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
@@ -226,38 +228,29 @@ fn overload_answers_429_with_retry_after_and_stores_every_success() {
         let mut config = CollectorConfig::default();
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
-        let (store, pipeline) = pipeline_with(&config);
-        let router = zipkin_router(pipeline, &config);
-        let requests = (1..=64u64).map(|trace| {
-            let router = router.clone();
-            async move {
-                (
-                    trace,
-                    send(&router, post(SPANS_V2_PATH, &[JSON], json_spans(trace, 50))).await,
-                )
-            }
-        });
-        let mut throttled = 0;
-        for (trace, reply) in join_all(requests).await {
-            match reply.status {
-                StatusCode::ACCEPTED => {
-                    assert_eq!(
-                        store.span_count(u128::from(trace)),
-                        50,
-                        "acknowledged trace {trace} is missing"
-                    )
-                }
-                StatusCode::TOO_MANY_REQUESTS => {
-                    throttled += 1;
-                    assert_eq!(reply.header("retry-after"), "1");
-                }
-                other => panic!("unexpected status {other}: {}", reply.text()),
-            }
+        let (store, pipeline, hold) = held_pipeline_with(&config);
+        let router = zipkin_router(pipeline.clone(), &config);
+        let spans = |trace| post(SPANS_V2_PATH, &[JSON], json_spans(trace, 50));
+        let refused = (2..=64u64).map(|trace| send(&router, spans(trace)));
+        let (accepted, refused) =
+            with_queue_full(&pipeline, hold, send(&router, spans(1)), join_all(refused)).await;
+        assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
+        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
+        for reply in refused {
+            assert_eq!(
+                reply.status,
+                StatusCode::TOO_MANY_REQUESTS,
+                "{}",
+                reply.text()
+            );
+            assert_eq!(reply.header("retry-after"), "1");
         }
-        assert!(
-            throttled > 0 && throttled < 64,
-            "a queue of 1 should throttle some of 64 concurrent requests"
-        );
+        for trace in 2..=64u128 {
+            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
+        }
     });
-    assert!(counters.rejected(Receiver::ZipkinHttp, reason::OVERLOADED) > 0);
+    assert_eq!(
+        counters.rejected(Receiver::ZipkinHttp, reason::OVERLOADED),
+        63 * 50
+    );
 }
