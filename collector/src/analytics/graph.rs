@@ -436,7 +436,7 @@ impl Graph {
         }
         child_entry.resolved |= 1 << index;
         let c = &child_entry.facts;
-        if c.service == p_service {
+        if Arc::ptr_eq(&c.service, &p_service) || c.service == p_service {
             return;
         }
         let is_edge = is_callee(c.kind)
@@ -470,12 +470,16 @@ impl Graph {
         };
         match slot {
             Slot::Span(key) => {
-                if self.spans.get(&key).is_some_and(|e| e.born_ms == born) {
-                    if let Some(entry) = self.spans.remove(&key) {
+                if let Some(entry) = self.spans.remove(&key) {
+                    if entry.born_ms == born {
                         self.shared -= usize::from(key.shared);
                         if let Some(edge) = unanswered_edge(&entry) {
                             edges.push(edge);
                         }
+                    } else {
+                        // A later arrival of the same span: its own slot is
+                        // further back in the order.
+                        self.spans.insert(key, entry);
                     }
                 }
             }

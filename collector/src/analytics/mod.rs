@@ -23,8 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use spoor_proto::model::{search_string, KeyValue, SpanKind, StatusCode, TracesData, Value};
-use spoor_storage::aggregates::{EdgeStats, SeriesKey};
-use spoor_storage::{AggregateDelta, Store};
+use spoor_storage::Store;
 
 pub mod config;
 mod graph;
@@ -37,7 +36,7 @@ pub use config::AnalyticsConfig;
 pub use prometheus::to_openmetrics;
 
 use graph::{Edge, Graph, SpanFacts, SpanKey};
-use red::{Series, SpanSeriesKey};
+use red::{SeriesLabels, Series};
 
 /// A span whose start is further than this from its arrival is counted in
 /// the bucket of its arrival (clock trouble or very late data).
@@ -150,7 +149,7 @@ impl Analytics {
             metrics::gauge!("spoor_analytics_pending_spans").set(graph.len() as f64);
             new
         };
-        // Group the new spans by series and bucket (borrowing the batch).
+        // Group the new spans by labels and bucket (borrowing the batch).
         type Group<'a> = (&'a str, &'a str, i32, i32, Vec<Option<Cow<'a, str>>>, u64);
         let mut groups: graph::FastMap<Group<'_>, Vec<(u64, bool)>> = graph::FastMap::default();
         let mut duplicates = 0u64;
@@ -165,7 +164,7 @@ impl Analytics {
                 .iter()
                 .map(|d| attribute(&s.attributes, d).or_else(|| attribute(resource_attributes, d)))
                 .collect();
-            let bucket = self.bucket_of(s.start_time_unix_nano, now);
+            let bucket = self.bucket_start(s.start_time_unix_nano, now);
             groups
                 .entry((
                     service,
@@ -187,55 +186,27 @@ impl Analytics {
             metrics::counter!("spoor_analytics_spans_total", "outcome" => "duplicate")
                 .increment(duplicates);
         }
-        let mut delta = AggregateDelta::default();
-        {
-            let mut series = lock(&inner.series);
-            let mut overflowed = 0u64;
-            for ((service, name, kind, status, dimensions, bucket), durations) in groups {
-                let key = SpanSeriesKey {
-                    service: service.to_string(),
-                    operation: name.to_string(),
-                    kind,
-                    status,
-                    dimensions: dimensions
-                        .into_iter()
-                        .map(|d| d.map(Cow::into_owned))
-                        .collect(),
-                    overflow: false,
-                };
-                let admitted = series.admit(key);
-                if admitted.overflow {
-                    overflowed += durations.len() as u64;
-                }
-                let ms: Vec<f64> = durations
-                    .iter()
-                    .map(|(us, _)| *us as f64 / 1000.0)
-                    .collect();
-                let stored = SeriesKey {
-                    service: admitted.service.clone(),
-                    operation: admitted.operation.clone(),
-                    kind,
-                    status,
-                };
-                series.add_spans(admitted, &ms);
-                let stats = delta
-                    .bucket_at(bucket, inner.bucket_ms)
-                    .series
-                    .entry(stored)
-                    .or_default();
-                for (us, error) in durations {
-                    stats.record(us, error);
-                }
-            }
-            if overflowed > 0 {
-                metrics::counter!("spoor_analytics_overflow_spans_total").increment(overflowed);
-            }
-            for edge in &edges {
-                series.add_edge(edge);
+        let mut series = lock(&inner.series);
+        let mut overflowed = 0u64;
+        for ((service, operation, kind, status, dimensions, bucket), durations) in &groups {
+            let labels = SeriesLabels {
+                service,
+                operation,
+                kind: *kind,
+                status: *status,
+                dimensions,
+                overflow: false,
+            };
+            if series.count_spans(labels, *bucket, durations) {
+                overflowed += durations.len() as u64;
             }
         }
-        self.add_edges(&mut delta, &edges, now);
-        inner.store.record_aggregates(delta);
+        if overflowed > 0 {
+            metrics::counter!("spoor_analytics_overflow_spans_total").increment(overflowed);
+        }
+        for edge in &edges {
+            series.add_edge(edge, self.bucket_start(edge.time_ns, now));
+        }
     }
 
     /// Lets spans whose wait is over go (counting the calls they stand for
@@ -248,7 +219,7 @@ impl Analytics {
             graph.expire(now, &mut edges);
             metrics::gauge!("spoor_analytics_pending_spans").set(graph.len() as f64);
         }
-        self.record_edges(edges, now);
+        self.hand_off(&edges, now);
     }
 
     /// Stops the background thread, lets every held span go and writes all
@@ -263,7 +234,7 @@ impl Analytics {
         }
         let mut edges = Vec::new();
         lock(&self.inner.graph).drain(&mut edges);
-        self.record_edges(edges, now_ms());
+        self.hand_off(&edges, now_ms());
         if let Err(error) = self.inner.store.flush_aggregates() {
             tracing::error!(%error, "writing analytics aggregates at shutdown failed");
         }
@@ -275,42 +246,29 @@ impl Analytics {
         prometheus::render(&lock(&self.inner.series), openmetrics)
     }
 
-    fn record_edges(&self, edges: Vec<Edge>, now: u64) {
-        if edges.is_empty() {
-            return;
-        }
-        {
+    /// Counts `edges`, then hands everything counted since the last hand-off
+    /// to the store (which writes it to disk every `flush_interval`).
+    fn hand_off(&self, edges: &[Edge], now: u64) {
+        let delta = {
             let mut series = lock(&self.inner.series);
-            for edge in &edges {
-                series.add_edge(edge);
+            for edge in edges {
+                series.add_edge(edge, self.bucket_start(edge.time_ns, now));
             }
-        }
-        let mut delta = AggregateDelta::default();
-        self.add_edges(&mut delta, &edges, now);
+            series.take_delta(self.inner.bucket_ms)
+        };
         self.inner.store.record_aggregates(delta);
     }
 
-    fn add_edges(&self, delta: &mut AggregateDelta, edges: &[Edge], now: u64) {
-        for edge in edges {
-            let bucket = self.bucket_of(edge.time_ns, now);
-            let stats: &mut EdgeStats = delta
-                .bucket_at(bucket, self.inner.bucket_ms)
-                .edges
-                .entry((edge.client.to_string(), edge.server.to_string()))
-                .or_default();
-            stats.calls += 1;
-            stats.errors += u64::from(edge.failed);
-        }
-    }
-
-    /// The time (ms) whose bucket counts a span starting at `start_ns`.
-    fn bucket_of(&self, start_ns: u64, now_ms: u64) -> u64 {
+    /// The start (ms) of the bucket that counts a span starting at
+    /// `start_ns` (the bucket of `now_ms` when the span's clock is far off).
+    fn bucket_start(&self, start_ns: u64, now_ms: u64) -> u64 {
         let start_ms = start_ns / 1_000_000;
-        if start_ms.abs_diff(now_ms) > MAX_CLOCK_DISTANCE_MS {
+        let time = if start_ms.abs_diff(now_ms) > MAX_CLOCK_DISTANCE_MS {
             now_ms
         } else {
             start_ms
-        }
+        };
+        time - time % self.inner.bucket_ms
     }
 
     /// The pairing facts of every span, and for RED the span with its

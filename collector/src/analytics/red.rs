@@ -6,13 +6,17 @@
 //! the label set it was counted under (its own, or its service's overflow
 //! series once `max_series` label sets exist).
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use crate::analytics::graph::{Connection, Edge};
+use spoor_storage::aggregates::{EdgeStats, SeriesKey, SeriesStats};
+use spoor_storage::AggregateDelta;
+
+use crate::analytics::graph::{Connection, Edge, FastMap, KeyedState};
 
 /// Labels of a span-metrics series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct SpanSeriesKey {
     pub service: String,
     pub operation: String,
@@ -22,6 +26,101 @@ pub(crate) struct SpanSeriesKey {
     pub dimensions: Vec<Option<String>>,
     /// The overflow series of a service (label `otel_metric_overflow`).
     pub overflow: bool,
+}
+
+/// The labels of a group of spans, borrowed from the batch: looked up
+/// without allocating, owned only when a new series is made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SeriesLabels<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub kind: i32,
+    pub status: i32,
+    pub dimensions: &'a [Option<Cow<'a, str>>],
+    pub overflow: bool,
+}
+
+/// One hash for owned and borrowed labels (the map relies on it).
+fn hash_labels<'a, H: Hasher>(
+    state: &mut H,
+    labels: (&str, &str, i32, i32, bool),
+    dimensions: impl ExactSizeIterator<Item = Option<&'a str>>,
+) {
+    let (service, operation, kind, status, overflow) = labels;
+    service.hash(state);
+    operation.hash(state);
+    kind.hash(state);
+    status.hash(state);
+    overflow.hash(state);
+    state.write_usize(dimensions.len());
+    for dimension in dimensions {
+        dimension.hash(state);
+    }
+}
+
+impl Hash for SpanSeriesKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_labels(
+            state,
+            (
+                &self.service,
+                &self.operation,
+                self.kind,
+                self.status,
+                self.overflow,
+            ),
+            self.dimensions.iter().map(Option::as_deref),
+        );
+    }
+}
+
+impl Hash for SeriesLabels<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        hash_labels(
+            state,
+            (
+                self.service,
+                self.operation,
+                self.kind,
+                self.status,
+                self.overflow,
+            ),
+            self.dimensions.iter().map(Option::as_deref),
+        );
+    }
+}
+
+impl hashbrown::Equivalent<SpanSeriesKey> for SeriesLabels<'_> {
+    fn equivalent(&self, key: &SpanSeriesKey) -> bool {
+        self.service == key.service
+            && self.operation == key.operation
+            && self.kind == key.kind
+            && self.status == key.status
+            && self.overflow == key.overflow
+            && self.dimensions.len() == key.dimensions.len()
+            && self
+                .dimensions
+                .iter()
+                .zip(&key.dimensions)
+                .all(|(a, b)| a.as_deref() == b.as_deref())
+    }
+}
+
+impl SeriesLabels<'_> {
+    fn to_key(self) -> SpanSeriesKey {
+        SpanSeriesKey {
+            service: self.service.to_string(),
+            operation: self.operation.to_string(),
+            kind: self.kind,
+            status: self.status,
+            dimensions: self
+                .dimensions
+                .iter()
+                .map(|d| d.as_deref().map(str::to_string))
+                .collect(),
+            overflow: self.overflow,
+        }
+    }
 }
 
 /// A cumulative histogram with fixed upper bounds.
@@ -57,6 +156,8 @@ impl Histogram {
 pub(crate) struct SpanSeries {
     pub calls: u64,
     pub duration_ms: Histogram,
+    /// Index of its persisted key in [`Series::stored_series`].
+    stored: u32,
 }
 
 /// Labels of a service-graph series.
@@ -69,18 +170,31 @@ pub(crate) struct EdgeSeries {
     pub failed: u64,
     pub server_seconds: Histogram,
     pub client_seconds: Histogram,
+    /// Index of its persisted (client, server) in [`Series::stored_edges`].
+    stored: u32,
 }
 
-/// Every cumulative series since start.
+/// Every cumulative series since start, plus what was counted since the
+/// last hand-off to the store ([`Series::take_delta`]).
 #[derive(Debug)]
 pub(crate) struct Series {
     pub bounds_ms: Vec<f64>,
     pub bounds_seconds: Vec<f64>,
     pub dimension_labels: Vec<String>,
-    pub spans: HashMap<SpanSeriesKey, SpanSeries>,
-    pub edges: HashMap<EdgeKey, EdgeSeries>,
+    pub spans: hashbrown::HashMap<SpanSeriesKey, SpanSeries, KeyedState>,
+    pub edges: FastMap<EdgeKey, EdgeSeries>,
     max_series: usize,
     overflow_series: usize,
+    /// The persisted key (no dimensions) of each span series.
+    stored_series: Vec<SeriesKey>,
+    /// The persisted (client, server) of each edge series.
+    stored_edges: Vec<(Arc<str>, Arc<str>)>,
+    /// Index of each (client, server) in `stored_edges`.
+    stored_edge_ids: FastMap<(Arc<str>, Arc<str>), u32>,
+    /// (stored series, bucket start ms) → counts not yet handed off.
+    pending_series: FastMap<(u32, u64), SeriesStats>,
+    /// (stored edge, bucket start ms) → counts not yet handed off.
+    pending_edges: FastMap<(u32, u64), EdgeStats>,
 }
 
 impl Series {
@@ -89,63 +203,104 @@ impl Series {
             bounds_seconds: bounds_ms.iter().map(|b| b / 1000.0).collect(),
             bounds_ms,
             dimension_labels: dimensions.iter().map(|d| label_name(d)).collect(),
-            spans: HashMap::new(),
-            edges: HashMap::new(),
+            spans: hashbrown::HashMap::default(),
+            edges: FastMap::default(),
             max_series: max_series.max(1),
             overflow_series: 0,
+            stored_series: Vec::new(),
+            stored_edges: Vec::new(),
+            stored_edge_ids: FastMap::default(),
+            pending_series: FastMap::default(),
+            pending_edges: FastMap::default(),
         }
     }
 
-    /// The series a new group of spans is counted under: its own while the
-    /// limit allows, else its service's overflow series (and once even those
-    /// reach the limit, one overflow series for all services).
-    pub(crate) fn admit(&mut self, key: SpanSeriesKey) -> SpanSeriesKey {
-        if self.spans.contains_key(&key)
-            || self.spans.len() - self.overflow_series < self.max_series
+    /// Counts a group of spans with the same labels that started in the
+    /// bucket beginning at `bucket_ms`; each span is (duration µs, error).
+    /// Returns whether they went to an overflow series: a new label set
+    /// gets its own series while the limit allows, else its service's
+    /// overflow series (and once even those reach the limit, one overflow
+    /// series for all services).
+    pub(crate) fn count_spans(
+        &mut self,
+        labels: SeriesLabels<'_>,
+        bucket_ms: u64,
+        spans: &[(u64, bool)],
+    ) -> bool {
+        let mut labels = labels;
+        let no_dimensions: Vec<Option<Cow<'_, str>>>;
+        if !self.spans.contains_key(&labels)
+            && self.spans.len() - self.overflow_series >= self.max_series
         {
-            return key;
+            no_dimensions = vec![None; self.dimension_labels.len()];
+            labels = SeriesLabels {
+                operation: "",
+                dimensions: &no_dimensions,
+                overflow: true,
+                ..labels
+            };
+            if !self.spans.contains_key(&labels) && self.overflow_series >= self.max_series {
+                labels.service = "";
+            }
+            if !self.spans.contains_key(&labels) {
+                self.overflow_series += 1;
+            }
         }
-        let mut overflow = SpanSeriesKey {
-            service: key.service,
-            operation: String::new(),
-            kind: key.kind,
-            status: key.status,
-            dimensions: vec![None; self.dimension_labels.len()],
-            overflow: true,
-        };
-        if !self.spans.contains_key(&overflow) && self.overflow_series >= self.max_series {
-            overflow.service = String::new();
+        if !self.spans.contains_key(&labels) {
+            let key = labels.to_key();
+            self.stored_series.push(SeriesKey {
+                service: key.service.clone(),
+                operation: key.operation.clone(),
+                kind: key.kind,
+                status: key.status,
+            });
+            let series = SpanSeries {
+                calls: 0,
+                duration_ms: Histogram::new(self.bounds_ms.len()),
+                stored: (self.stored_series.len() - 1) as u32,
+            };
+            self.spans.insert(key, series);
         }
-        if !self.spans.contains_key(&overflow) {
-            self.overflow_series += 1;
-        }
-        overflow
-    }
-
-    /// Counts spans of one (admitted) series; durations in ms.
-    pub(crate) fn add_spans(&mut self, key: SpanSeriesKey, durations_ms: &[f64]) {
         let bounds = &self.bounds_ms;
-        let series = self.spans.entry(key).or_insert_with(|| SpanSeries {
-            calls: 0,
-            duration_ms: Histogram::new(bounds.len()),
-        });
-        series.calls += durations_ms.len() as u64;
-        for d in durations_ms {
-            series.duration_ms.record(bounds, *d);
+        let Some(series) = self.spans.get_mut(&labels) else {
+            return labels.overflow;
+        };
+        series.calls += spans.len() as u64;
+        let pending = self
+            .pending_series
+            .entry((series.stored, bucket_ms))
+            .or_default();
+        for (us, error) in spans {
+            series.duration_ms.record(bounds, *us as f64 / 1000.0);
+            pending.record(*us, *error);
         }
+        labels.overflow
     }
 
-    /// Counts one call between services.
-    pub(crate) fn add_edge(&mut self, edge: &Edge) {
+    /// Counts one call between services that happened in the bucket
+    /// beginning at `bucket_ms`.
+    pub(crate) fn add_edge(&mut self, edge: &Edge, bucket_ms: u64) {
         let bounds = &self.bounds_seconds;
+        let stored_edges = &mut self.stored_edges;
+        let stored_edge_ids = &mut self.stored_edge_ids;
         let series = self
             .edges
             .entry((edge.client.clone(), edge.server.clone(), edge.connection))
-            .or_insert_with(|| EdgeSeries {
-                total: 0,
-                failed: 0,
-                server_seconds: Histogram::new(bounds.len()),
-                client_seconds: Histogram::new(bounds.len()),
+            .or_insert_with(|| {
+                let next = stored_edges.len() as u32;
+                let stored = *stored_edge_ids
+                    .entry((edge.client.clone(), edge.server.clone()))
+                    .or_insert_with(|| {
+                        stored_edges.push((edge.client.clone(), edge.server.clone()));
+                        next
+                    });
+                EdgeSeries {
+                    total: 0,
+                    failed: 0,
+                    server_seconds: Histogram::new(bounds.len()),
+                    client_seconds: Histogram::new(bounds.len()),
+                    stored,
+                }
             });
         series.total += 1;
         series.failed += u64::from(edge.failed);
@@ -155,6 +310,33 @@ impl Series {
         if let Some(ns) = edge.client_ns {
             series.client_seconds.record(bounds, ns as f64 / 1e9);
         }
+        let pending = self
+            .pending_edges
+            .entry((series.stored, bucket_ms))
+            .or_default();
+        pending.calls += 1;
+        pending.errors += u64::from(edge.failed);
+    }
+
+    /// What was counted since the last call, as a delta for the store.
+    pub(crate) fn take_delta(&mut self, width_ms: u64) -> AggregateDelta {
+        let mut delta = AggregateDelta::default();
+        for ((stored, bucket), stats) in self.pending_series.drain() {
+            let key = self.stored_series[stored as usize].clone();
+            let slot = delta.bucket_at(bucket, width_ms).series.entry(key).or_default();
+            slot.merge(&stats);
+        }
+        for ((stored, bucket), stats) in self.pending_edges.drain() {
+            let (client, server) = &self.stored_edges[stored as usize];
+            let slot = delta
+                .bucket_at(bucket, width_ms)
+                .edges
+                .entry((client.to_string(), server.to_string()))
+                .or_default();
+            slot.calls += stats.calls;
+            slot.errors += stats.errors;
+        }
+        delta
     }
 }
 

@@ -89,7 +89,10 @@ fn batch(spans: Vec<(&str, Span)>) -> TracesData {
     }
 }
 
+/// The links the store holds once the analytics handed their counts over
+/// (the background thread does that every tick).
 fn links(f: &Fixture) -> Vec<DependencyLink> {
+    f.analytics.tick();
     f.store.dependencies(0, u64::MAX / 2).unwrap()
 }
 
@@ -290,6 +293,7 @@ fn dimensions_become_labels_and_durations_fill_the_histogram() {
         )),
         "{text}"
     );
+    f.analytics.tick();
     let buckets = f
         .store
         .aggregate_buckets(0, u64::MAX / 2, |_| true)
