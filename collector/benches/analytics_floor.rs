@@ -23,9 +23,7 @@ use spoor_storage::{StorageConfig, Store};
 const BATCHES: usize = 200;
 
 fn main() {
-    let mut args = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'));
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
     let seconds: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(5.0);
     let batch_spans: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
 

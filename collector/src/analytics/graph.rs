@@ -191,24 +191,30 @@ struct Entry {
     resolved: u64,
 }
 
+/// Children waiting for a span that has not arrived: (sequence number of
+/// the child, index of the reference).
 #[derive(Debug)]
 struct Waiting {
     born_ms: u64,
-    children: Vec<(SpanKey, u8)>,
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Slot {
-    Span(SpanKey),
-    Waiting((u128, u64)),
+    children: Vec<(u64, u8)>,
 }
 
 /// The bounded pairing state.
+///
+/// Held spans live in `entries` in arrival order (they leave in that order
+/// too), so a span is named by its sequence number and reached without a
+/// hash lookup once found; the map only finds a span by its key.
 #[derive(Debug)]
 pub(crate) struct Graph {
-    spans: FastMap<SpanKey, Entry>,
+    /// Span key → sequence number of its entry.
+    spans: FastMap<SpanKey, u64>,
+    /// Held spans, oldest first; `entries[i]` has sequence `first_seq + i`.
+    entries: VecDeque<Entry>,
+    first_seq: u64,
+    /// References to spans not seen yet, by (trace, span).
     waiting: FastMap<(u128, u64), Waiting>,
-    order: VecDeque<(u64, Slot)>,
+    /// Waiting references in the order they were made (born, id).
+    waiting_order: VecDeque<(u64, (u128, u64))>,
     /// Shared (Zipkin server-half) spans held; lookups skip them when 0.
     shared: usize,
     wait_ms: u64,
@@ -258,8 +264,10 @@ impl Graph {
     pub(crate) fn new(wait_ms: u64, max_items: usize) -> Graph {
         Graph {
             spans: FastMap::default(),
+            entries: VecDeque::new(),
+            first_seq: 0,
             waiting: FastMap::default(),
-            order: VecDeque::new(),
+            waiting_order: VecDeque::new(),
             shared: 0,
             wait_ms: wait_ms.max(1),
             max_items: max_items.max(1),
@@ -269,6 +277,20 @@ impl Graph {
     /// Spans and waiting references held now.
     pub(crate) fn len(&self) -> usize {
         self.spans.len() + self.waiting.len()
+    }
+
+    fn entry(&self, seq: u64) -> Option<&Entry> {
+        let index = seq.checked_sub(self.first_seq)?;
+        self.entries.get(usize::try_from(index).ok()?)
+    }
+
+    fn entry_mut(&mut self, seq: u64) -> Option<&mut Entry> {
+        let index = seq.checked_sub(self.first_seq)?;
+        self.entries.get_mut(usize::try_from(index).ok()?)
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.first_seq + self.entries.len() as u64
     }
 
     /// Adds a batch; returns for each span whether it was new, and pushes the
@@ -281,34 +303,35 @@ impl Graph {
     ) -> Vec<bool> {
         self.expire(now_ms, edges);
         let mut new = Vec::with_capacity(batch.len());
-        let mut added = Vec::with_capacity(batch.len());
+        let first_added = self.next_seq();
         for facts in batch {
             let key = facts.key;
+            let seq = self.next_seq();
             match self.spans.entry(key) {
                 std::collections::hash_map::Entry::Occupied(_) => {
                     new.push(false);
                     continue;
                 }
                 std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(Entry {
-                        facts,
-                        born_ms: now_ms,
-                        answered: false,
-                        resolved: 0,
-                    });
+                    slot.insert(seq);
                 }
             }
+            self.entries.push_back(Entry {
+                facts,
+                born_ms: now_ms,
+                answered: false,
+                resolved: 0,
+            });
             new.push(true);
             self.shared += usize::from(key.shared);
-            self.order.push_back((now_ms, Slot::Span(key)));
-            added.push(key);
         }
-        for key in &added {
-            self.pair_as_child(*key, now_ms, edges);
+        let added = first_added..self.next_seq();
+        for seq in added.clone() {
+            self.pair_as_child(seq, now_ms, edges);
         }
         if !self.waiting.is_empty() {
-            for key in &added {
-                self.pair_waiting_children(*key, edges);
+            for seq in added {
+                self.pair_waiting_children(seq, edges);
             }
         }
         while self.len() > self.max_items {
@@ -321,7 +344,7 @@ impl Graph {
 
     /// Lets go of everything older than the wait.
     pub(crate) fn expire(&mut self, now_ms: u64, edges: &mut Vec<Edge>) {
-        while let Some((born, _)) = self.order.front() {
+        while let Some(born) = self.oldest_born() {
             if born + self.wait_ms > now_ms {
                 break;
             }
@@ -334,51 +357,49 @@ impl Graph {
         while self.evict_oldest(edges) {}
     }
 
-    fn find(&self, trace: u128, span: u64, want: Want) -> Option<SpanKey> {
-        let shared = SpanKey {
-            trace,
-            span,
-            shared: true,
-        };
+    fn oldest_born(&self) -> Option<u64> {
+        let span = self.entries.front().map(|e| e.born_ms);
+        let waiting = self.waiting_order.front().map(|w| w.0);
+        match (span, waiting) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn find(&self, trace: u128, span: u64, want: Want) -> Option<u64> {
         let plain = SpanKey {
             trace,
             span,
             shared: false,
         };
-        match want {
-            Want::NonShared => self.spans.contains_key(&plain).then_some(plain),
-            Want::PreferShared => {
-                if self.shared > 0 && self.spans.contains_key(&shared) {
-                    Some(shared)
-                } else {
-                    self.spans.contains_key(&plain).then_some(plain)
-                }
+        if want == Want::PreferShared && self.shared > 0 {
+            let shared = SpanKey {
+                shared: true,
+                ..plain
+            };
+            if let Some(seq) = self.spans.get(&shared) {
+                return Some(*seq);
             }
         }
+        self.spans.get(&plain).copied()
     }
 
-    fn pair_as_child(&mut self, child: SpanKey, now_ms: u64, edges: &mut Vec<Edge>) {
-        let Some(entry) = self.spans.get(&child) else {
+    fn pair_as_child(&mut self, child: u64, now_ms: u64, edges: &mut Vec<Edge>) {
+        let Some(entry) = self.entry(child) else {
             return;
         };
         let count = reference_count(&entry.facts);
-        let first = reference(&entry.facts, 0);
         for index in 0..count {
-            let found = if index == 0 {
-                first
-            } else {
-                self.spans
-                    .get(&child)
-                    .and_then(|e| reference(&e.facts, index))
-            };
-            let Some((trace, span, want)) = found else {
+            let Some((trace, span, want)) =
+                self.entry(child).and_then(|e| reference(&e.facts, index))
+            else {
                 continue;
             };
             match self.find(trace, span, want) {
                 Some(parent) if parent != child => self.pair(child, index as u8, parent, edges),
                 _ => {
                     let waiting = self.waiting.entry((trace, span)).or_insert_with(|| {
-                        self.order.push_back((now_ms, Slot::Waiting((trace, span))));
+                        self.waiting_order.push_back((now_ms, (trace, span)));
                         Waiting {
                             born_ms: now_ms,
                             children: Vec::new(),
@@ -390,14 +411,17 @@ impl Graph {
         }
     }
 
-    fn pair_waiting_children(&mut self, parent: SpanKey, edges: &mut Vec<Edge>) {
-        let id = (parent.trace, parent.span);
+    fn pair_waiting_children(&mut self, parent: u64, edges: &mut Vec<Edge>) {
+        let Some(parent_key) = self.entry(parent).map(|e| e.facts.key) else {
+            return;
+        };
+        let id = (parent_key.trace, parent_key.span);
         let Some(mut waiting) = self.waiting.remove(&id) else {
             return;
         };
         let children = std::mem::take(&mut waiting.children);
         for (child, index) in children {
-            let Some(entry) = self.spans.get(&child) else {
+            let Some(entry) = self.entry(child) else {
                 continue;
             };
             if entry.resolved & (1 << index) != 0 {
@@ -405,7 +429,7 @@ impl Graph {
             }
             let want = reference(&entry.facts, usize::from(index)).map(|r| r.2);
             let fits = match want {
-                Some(Want::NonShared) => !parent.shared,
+                Some(Want::NonShared) => !parent_key.shared,
                 Some(Want::PreferShared) => true,
                 None => false,
             };
@@ -421,14 +445,14 @@ impl Graph {
     }
 
     /// Decides the pair (child's reference `index` is `parent`) once.
-    fn pair(&mut self, child: SpanKey, index: u8, parent: SpanKey, edges: &mut Vec<Edge>) {
-        let Some(parent_entry) = self.spans.get(&parent) else {
+    fn pair(&mut self, child: u64, index: u8, parent: u64, edges: &mut Vec<Edge>) {
+        let Some(parent_entry) = self.entry(parent) else {
             return;
         };
         let p = &parent_entry.facts;
         let (p_service, p_kind, p_error, p_duration) =
             (p.service.clone(), p.kind, p.error, p.duration_ns);
-        let Some(child_entry) = self.spans.get_mut(&child) else {
+        let Some(child_entry) = self.entry_mut(child) else {
             return;
         };
         if child_entry.resolved & (1 << index) != 0 {
@@ -458,35 +482,35 @@ impl Graph {
             server_ns: Some(c.duration_ns),
             client_ns: is_caller(p_kind).then_some(p_duration),
         });
-        if let Some(parent_entry) = self.spans.get_mut(&parent) {
+        if let Some(parent_entry) = self.entry_mut(parent) {
             parent_entry.answered = true;
         }
     }
 
-    /// Removes the oldest item; false when there is none.
+    /// Removes the oldest item (span or waiting reference); false when
+    /// there is none.
     fn evict_oldest(&mut self, edges: &mut Vec<Edge>) -> bool {
-        let Some((born, slot)) = self.order.pop_front() else {
-            return false;
+        let span = self.entries.front().map(|e| e.born_ms);
+        let waiting = self.waiting_order.front().map(|w| w.0);
+        let span_first = match (span, waiting) {
+            (None, None) => return false,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => a <= b,
         };
-        match slot {
-            Slot::Span(key) => {
-                if let Some(entry) = self.spans.remove(&key) {
-                    if entry.born_ms == born {
-                        self.shared -= usize::from(key.shared);
-                        if let Some(edge) = unanswered_edge(&entry) {
-                            edges.push(edge);
-                        }
-                    } else {
-                        // A later arrival of the same span: its own slot is
-                        // further back in the order.
-                        self.spans.insert(key, entry);
-                    }
+        if span_first {
+            if let Some(entry) = self.entries.pop_front() {
+                self.first_seq += 1;
+                let key = entry.facts.key;
+                self.spans.remove(&key);
+                self.shared -= usize::from(key.shared);
+                if let Some(edge) = unanswered_edge(&entry) {
+                    edges.push(edge);
                 }
             }
-            Slot::Waiting(id) => {
-                if self.waiting.get(&id).is_some_and(|w| w.born_ms == born) {
-                    self.waiting.remove(&id);
-                }
+        } else if let Some((born, id)) = self.waiting_order.pop_front() {
+            if self.waiting.get(&id).is_some_and(|w| w.born_ms == born) {
+                self.waiting.remove(&id);
             }
         }
         true

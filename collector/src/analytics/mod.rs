@@ -36,7 +36,7 @@ pub use config::AnalyticsConfig;
 pub use prometheus::to_openmetrics;
 
 use graph::{Edge, Graph, SpanFacts, SpanKey};
-use red::{SeriesLabels, Series};
+use red::{Series, SeriesLabels};
 
 /// A span whose start is further than this from its arrival is counted in
 /// the bucket of its arrival (clock trouble or very late data).

@@ -323,7 +323,11 @@ impl Series {
         let mut delta = AggregateDelta::default();
         for ((stored, bucket), stats) in self.pending_series.drain() {
             let key = self.stored_series[stored as usize].clone();
-            let slot = delta.bucket_at(bucket, width_ms).series.entry(key).or_default();
+            let slot = delta
+                .bucket_at(bucket, width_ms)
+                .series
+                .entry(key)
+                .or_default();
             slot.merge(&stats);
         }
         for ((stored, bucket), stats) in self.pending_edges.drain() {
