@@ -7,8 +7,9 @@
 //! lets unpaired spans go and flushes aggregates). Out: cumulative
 //! Prometheus series ([`Analytics::render_prometheus`], names of the
 //! OpenTelemetry spanmetrics and servicegraph connectors), and
-//! [`spoor_storage::AggregateDelta`]s recorded in the store, which the query
-//! side reads for the Jaeger SPM API and the dependency APIs.
+//! [`spoor_storage::AggregateDelta`]s handed to the store on every tick of
+//! the background thread (a few times a second, not per batch), which the
+//! query side reads for the Jaeger SPM API and the dependency APIs.
 //!
 //! A span seen again while it is still held for pairing (a client retrying
 //! a batch) is counted once. Layout: [`config`] the settings, `graph` the
