@@ -1,15 +1,17 @@
 //! End to end: spans sent to the real binary over Jaeger gRPC
 //! (`CollectorService/PostSpans`), Jaeger Thrift over HTTP (`POST
 //! /api/traces`), the Jaeger agent's UDP ports (compact and binary
-//! `emitBatch`) and Zipkin v1 JSON come back through `/api/traces/{id}`
-//! with their names, kinds, parents, typed tags, logs and error status.
+//! `emitBatch`) and Zipkin v1 JSON and Thrift come back through
+//! `/api/traces/{id}` with their names, kinds, parents, typed tags, logs and
+//! error status.
 //!
 //! In: payloads built byte for byte in each client's documented wire format
 //! (jaeger-client's Thrift `Batch`, `Agent.emitBatch` messages, Jaeger's
-//! api_v2 protobuf, Zipkin v1 JSON). Out: checks of the Jaeger JSON model;
-//! and, when a one-slot pipeline and a tiny live buffer are overfilled, that
-//! every accepted post is stored, every refused one is told when to retry,
-//! and the server's peak RSS stays under a bound derived from the limits.
+//! api_v2 protobuf, Zipkin v1 JSON and Thrift lists). Out: checks of the
+//! Jaeger JSON model; and, when a one-slot pipeline and a tiny live buffer
+//! are overfilled, that every accepted post is stored, every refused one is
+//! told when to retry, and the server's peak RSS stays under a bound derived
+//! from the limits.
 
 mod support;
 
@@ -20,7 +22,7 @@ use spoor_proto::ids::TraceId;
 use spoor_proto::jaeger::api_v2 as jaeger;
 use spoor_proto::jaeger::api_v2::collector_service_client::CollectorServiceClient;
 use spoor_proto::jaeger_thrift::{encode_batch, encode_emit_batch};
-use spoor_proto::thrift::Protocol;
+use spoor_proto::thrift::{Protocol, TType, Writer as ThriftWriter};
 use support::*;
 
 fn jtag(key: &str, value: jaeger::KeyValue) -> jaeger::KeyValue {
@@ -328,6 +330,142 @@ async fn zipkin_v1_client_and_server_halves_become_two_spans_kept_apart() {
     assert_eq!(server["duration"], 6_000);
     // The v1 `error` binary annotation makes the server half an error span.
     assert_eq!(tag(server, "error").unwrap()["value"], true, "{server}");
+}
+
+/// Writes a Zipkin v1 Thrift `Endpoint` (10.0.0.<host>:8080).
+fn v1_endpoint(w: &mut ThriftWriter, service: &str, host: u8) {
+    w.struct_begin();
+    w.field(1, TType::I32);
+    w.i32(0x0a00_0000 | i32::from(host));
+    w.field(2, TType::I16);
+    w.i16(8080);
+    w.field(3, TType::Binary);
+    w.binary(service.as_bytes());
+    w.struct_end();
+}
+
+/// Writes a Zipkin v1 Thrift `Span` (zipkinCore.thrift field ids) with its
+/// core annotations on `service` and string binary annotations.
+#[allow(clippy::too_many_arguments)]
+fn v1_span(
+    w: &mut ThriftWriter,
+    trace: TraceId,
+    id: u64,
+    parent: Option<u64>,
+    name: &str,
+    service: &str,
+    annotations: &[(u64, &str)],
+    tags: &[(&str, &str)],
+) {
+    w.struct_begin();
+    w.field(1, TType::I64);
+    w.i64(trace.low() as i64);
+    w.field(3, TType::Binary);
+    w.binary(name.as_bytes());
+    w.field(4, TType::I64);
+    w.i64(id as i64);
+    if let Some(parent) = parent {
+        w.field(5, TType::I64);
+        w.i64(parent as i64);
+    }
+    w.field(6, TType::List);
+    w.list_begin(TType::Struct, annotations.len());
+    for (timestamp, value) in annotations {
+        w.struct_begin();
+        w.field(1, TType::I64);
+        w.i64(*timestamp as i64);
+        w.field(2, TType::Binary);
+        w.binary(value.as_bytes());
+        w.field(3, TType::Struct);
+        v1_endpoint(w, service, 1);
+        w.struct_end();
+    }
+    w.field(8, TType::List);
+    w.list_begin(TType::Struct, tags.len());
+    for (key, value) in tags {
+        w.struct_begin();
+        w.field(1, TType::Binary);
+        w.binary(key.as_bytes());
+        w.field(2, TType::Binary);
+        w.binary(value.as_bytes());
+        w.field(3, TType::I32);
+        w.i32(6); // AnnotationType.STRING
+        w.field(4, TType::Struct);
+        v1_endpoint(w, service, 1);
+        w.struct_end();
+    }
+    let first = annotations.first().map_or(0, |a| a.0);
+    let last = annotations.last().map_or(0, |a| a.0);
+    w.field(10, TType::I64);
+    w.i64(first as i64);
+    w.field(11, TType::I64);
+    w.i64((last - first) as i64);
+    w.field(12, TType::I64);
+    w.i64(trace.high() as i64);
+    w.struct_end();
+}
+
+#[tokio::test]
+async fn zipkin_v1_thrift_round_trips_through_the_jaeger_api() {
+    let spoor = Spoor::start();
+    let trace = random_trace();
+    let start = now_ns() / 1000 - 2_000_000;
+    let mut w = ThriftWriter::new(Protocol::Binary);
+    w.list_begin(TType::Struct, 2);
+    v1_span(
+        &mut w,
+        trace,
+        ROOT,
+        None,
+        "get /cart",
+        "frontend",
+        &[(start, "sr"), (start + 20_000, "ss")],
+        &[("http.path", "/cart")],
+    );
+    v1_span(
+        &mut w,
+        trace,
+        CHILD,
+        Some(ROOT),
+        "select cart",
+        "frontend",
+        &[(start + 2_000, "cs"), (start + 9_000, "cr")],
+        &[("error", "timeout")],
+    );
+    let http = reqwest::Client::new();
+    let response = http
+        .post(format!("{}/api/v1/spans", spoor.zipkin_url()))
+        .header("content-type", "application/x-thrift")
+        .body(w.into_bytes())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let found = eventually(5, || async {
+        fetch_trace(&http, &spoor, trace)
+            .await
+            .filter(|t| t["spans"].as_array().is_some_and(|s| s.len() == 2))
+    })
+    .await;
+    assert_eq!(found["traceID"], trace.to_jaeger_hex());
+    let root = span_named(&found, "get /cart");
+    let child = span_named(&found, "select cart");
+    let process = &found["processes"][root["processID"].as_str().unwrap()];
+    assert_eq!(process["serviceName"], "frontend");
+    assert_eq!(root["spanID"], format!("{ROOT:016x}"));
+    assert_eq!(root["startTime"], start);
+    assert_eq!(root["duration"], 20_000);
+    assert_eq!(tag(root, "span.kind").unwrap()["value"], "server");
+    assert_eq!(tag(root, "http.path").unwrap()["value"], "/cart");
+    assert!(tag(root, "error").is_none());
+    assert_eq!(child["spanID"], format!("{CHILD:016x}"));
+    assert_eq!(child["duration"], 7_000);
+    assert_eq!(tag(child, "span.kind").unwrap()["value"], "client");
+    let reference = &child["references"][0];
+    assert_eq!(reference["refType"], "CHILD_OF");
+    assert_eq!(reference["spanID"], format!("{ROOT:016x}"));
+    // A v1 `error` binary annotation makes the span an error span.
+    assert_eq!(tag(child, "error").unwrap()["value"], true, "{child}");
 }
 
 /// Limits of the overload test, small so that 48 posts of 1000 spans each
