@@ -23,7 +23,10 @@
 #   BENCH_DATA_DIR        data dir, must not exist or be empty [fresh temp dir]
 #   BENCH_KEEP_DATA       1 = keep the data dir at the end [0]
 #   BENCH_OUT             where logs and the summary go [fresh temp dir]
-#   BENCH_PROTOCOL        otlp-grpc | otlp-http | otlp-http-json | zipkin-json [otlp-grpc]
+#   BENCH_PROTOCOL        the loadgen protocol: otlp-grpc | otlp-http | otlp-http-json |
+#                         zipkin-json | zipkin-proto | jaeger-grpc | jaeger-thrift-http
+#                         [otlp-grpc]; the default BENCH_SPOOR_ARGS bind every one of
+#                         them on its standard port
 #   BENCH_GZIP            1 = gzip bodies [0]
 #   BENCH_CONCURRENCY     concurrency levels to try ["4 8 16"]
 #   BENCH_SECONDS         seconds per level [20]

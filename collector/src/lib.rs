@@ -48,7 +48,7 @@ pub use analytics::{Analytics, AnalyticsConfig};
 pub use config::CollectorConfig;
 pub use pipeline::{Pipeline, SubmitError};
 pub use receivers::agent_udp::{AgentUdpReceiver, ThriftProtocol};
-pub use receivers::jaeger_grpc::jaeger_grpc_service;
+pub use receivers::jaeger_grpc::{jaeger_grpc_service, JaegerGrpcService};
 pub use receivers::jaeger_thrift_http::jaeger_thrift_http_router;
 pub use receivers::otlp_grpc::{otlp_grpc_service, OtlpGrpcService};
 pub use receivers::otlp_http::otlp_http_router;

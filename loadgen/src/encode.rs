@@ -2,22 +2,29 @@
 //! speaks.
 //!
 //! In: an OTLP [`ExportTraceServiceRequest`] (the canonical model). Out: the
-//! request body bytes for OTLP protobuf (gRPC and HTTP), OTLP/HTTP JSON
-//! (hex ids, int64 as strings, enums as numbers, per the OTLP spec) and Zipkin
-//! v2 JSON (a flat array of spans, µs timestamps, string tags), optionally
-//! gzip-compressed. The JSON is written by hand: no serde types mirror these
-//! shapes.
+//! request bodies for OTLP protobuf (gRPC and HTTP), OTLP/HTTP JSON
+//! (hex ids, int64 as strings, enums as numbers, per the OTLP spec), Zipkin
+//! v2 JSON (a flat array of spans, µs timestamps, string tags) and proto3,
+//! Jaeger `PostSpansRequest` protobuf (gRPC) and Jaeger Thrift binary
+//! `Batch`es (HTTP, one body per process: a Thrift batch has one process),
+//! optionally gzip-compressed. The JSON is written by hand: no serde types
+//! mirror these shapes; the Jaeger and Zipkin proto3 shapes come from
+//! [`crate::translate`].
 
 use std::fmt::Write as _;
 use std::io::Write as _;
 
 use base64::Engine as _;
 use bytes::Bytes;
+use prost::Message as _;
+use spoor_proto::jaeger::api_v2::PostSpansRequest;
+use spoor_proto::jaeger_thrift;
 use spoor_proto::model::{format_float, AnyValue, KeyValue, Span, SpanKind, StatusCode, Value};
 use spoor_proto::otlp::ExportTraceServiceRequest;
+use spoor_proto::thrift::Protocol as ThriftProtocol;
 
 use crate::gen::Batch;
-use crate::wire;
+use crate::{translate, wire};
 
 /// The protocols `send` speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -30,6 +37,14 @@ pub enum Protocol {
     OtlpHttpJson,
     /// Zipkin v2 JSON over HTTP.
     ZipkinJson,
+    /// Zipkin v2 proto3 (`ListOfSpans`) over HTTP.
+    ZipkinProto,
+    /// Jaeger over gRPC: `jaeger.api_v2.CollectorService/PostSpans`, one
+    /// batch per request.
+    JaegerGrpc,
+    /// Jaeger Thrift binary `Batch` over HTTP (`POST /api/traces`), one
+    /// request per process of the generated batch.
+    JaegerThriftHttp,
 }
 
 impl Protocol {
@@ -38,16 +53,19 @@ impl Protocol {
         match self {
             Protocol::OtlpGrpc => "http://127.0.0.1:4317",
             Protocol::OtlpHttp | Protocol::OtlpHttpJson => "http://127.0.0.1:4318/v1/traces",
-            Protocol::ZipkinJson => "http://127.0.0.1:9411/api/v2/spans",
+            Protocol::ZipkinJson | Protocol::ZipkinProto => "http://127.0.0.1:9411/api/v2/spans",
+            Protocol::JaegerGrpc => "http://127.0.0.1:14250",
+            Protocol::JaegerThriftHttp => "http://127.0.0.1:14268/api/traces",
         }
     }
 
     /// The HTTP `Content-Type` of the body.
     pub fn content_type(self) -> &'static str {
         match self {
-            Protocol::OtlpGrpc => "application/grpc",
-            Protocol::OtlpHttp => "application/x-protobuf",
+            Protocol::OtlpGrpc | Protocol::JaegerGrpc => "application/grpc",
+            Protocol::OtlpHttp | Protocol::ZipkinProto => "application/x-protobuf",
             Protocol::OtlpHttpJson | Protocol::ZipkinJson => "application/json",
+            Protocol::JaegerThriftHttp => "application/x-thrift",
         }
     }
 
@@ -58,18 +76,61 @@ impl Protocol {
             Protocol::OtlpHttp => "otlp-http",
             Protocol::OtlpHttpJson => "otlp-http-json",
             Protocol::ZipkinJson => "zipkin-json",
+            Protocol::ZipkinProto => "zipkin-proto",
+            Protocol::JaegerGrpc => "jaeger-grpc",
+            Protocol::JaegerThriftHttp => "jaeger-thrift-http",
         }
     }
 
-    /// Encodes a batch as this protocol's body (uncompressed; gRPC bodies are
-    /// the bare protobuf message, framing is the transport's job).
-    pub fn encode(self, batch: &Batch) -> Vec<u8> {
+    /// Whether the protocol is gRPC (compression is then the transport's).
+    pub fn is_grpc(self) -> bool {
+        matches!(self, Protocol::OtlpGrpc | Protocol::JaegerGrpc)
+    }
+
+    /// Encodes a batch as this protocol's request bodies with the spans each
+    /// carries (uncompressed; gRPC bodies are the bare protobuf message,
+    /// framing is the transport's job). One body, except for Jaeger Thrift:
+    /// one per process.
+    pub fn encode(self, batch: &Batch) -> Vec<(Vec<u8>, u64)> {
+        let spans = batch.len() as u64;
         match self {
-            Protocol::OtlpGrpc | Protocol::OtlpHttp => wire::encode_batch(batch),
-            Protocol::OtlpHttpJson => otlp_json(&batch.to_request()).into_bytes(),
-            Protocol::ZipkinJson => zipkin_json(&batch.to_request()).into_bytes(),
+            Protocol::OtlpGrpc | Protocol::OtlpHttp => vec![(wire::encode_batch(batch), spans)],
+            Protocol::OtlpHttpJson => {
+                vec![(otlp_json(&batch.to_request()).into_bytes(), spans)]
+            }
+            Protocol::ZipkinJson => vec![(zipkin_json(&batch.to_request()).into_bytes(), spans)],
+            Protocol::ZipkinProto => vec![(
+                translate::zipkin_spans(&batch.to_request()).encode_to_vec(),
+                spans,
+            )],
+            Protocol::JaegerGrpc => {
+                let request = PostSpansRequest {
+                    batch: Some(translate::jaeger_batch(&batch.to_request())),
+                };
+                vec![(request.encode_to_vec(), spans)]
+            }
+            Protocol::JaegerThriftHttp => translate::jaeger_batches(&batch.to_request())
+                .iter()
+                .map(|b| {
+                    (
+                        jaeger_thrift::encode_batch(b, ThriftProtocol::Binary),
+                        b.spans.len() as u64,
+                    )
+                })
+                .collect(),
         }
     }
+}
+
+/// One request body ready for the wire.
+#[derive(Debug, Clone)]
+pub struct Body {
+    /// The bytes to send (gzip-compressed when asked, except for gRPC).
+    pub bytes: Bytes,
+    /// Length before compression.
+    pub raw_len: usize,
+    /// Spans in the body.
+    pub spans: u64,
 }
 
 /// Gzip-compresses a body at the default level.
@@ -90,16 +151,26 @@ pub fn gunzip(body: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Encodes a body for the wire: `(bytes, uncompressed length)`.
-pub fn body(protocol: Protocol, batch: &Batch, compress: bool) -> (Bytes, usize) {
-    let raw = protocol.encode(batch);
-    let len = raw.len();
-    // gRPC compression is done by the transport per message.
-    if compress && protocol != Protocol::OtlpGrpc {
-        (Bytes::from(gzip(&raw)), len)
-    } else {
-        (Bytes::from(raw), len)
-    }
+/// Encodes a batch for the wire: one [`Body`] per request.
+pub fn bodies(protocol: Protocol, batch: &Batch, compress: bool) -> Vec<Body> {
+    protocol
+        .encode(batch)
+        .into_iter()
+        .map(|(raw, spans)| {
+            let raw_len = raw.len();
+            // gRPC compression is done by the transport per message.
+            let bytes = if compress && !protocol.is_grpc() {
+                Bytes::from(gzip(&raw))
+            } else {
+                Bytes::from(raw)
+            };
+            Body {
+                bytes,
+                raw_len,
+                spans,
+            }
+        })
+        .collect()
 }
 
 /// Appends `s` as a JSON string literal.
@@ -397,7 +468,6 @@ pub fn zipkin_json(request: &ExportTraceServiceRequest) -> String {
 mod tests {
     use super::*;
     use crate::gen::{Catalog, Generator, Shape};
-    use prost::Message as _;
     use serde_json::Value as J;
     use std::sync::Arc;
 
@@ -508,11 +578,100 @@ mod tests {
     fn protobuf_round_trips_and_gzip_inverts() {
         let b = Generator::new(Arc::new(Catalog::new(Shape::default())), 42).batch(100);
         let request = b.to_request();
-        let (body, raw_len) = body(Protocol::OtlpHttp, &b, true);
-        let raw = gunzip(&body).expect("gunzip");
-        assert_eq!(raw.len(), raw_len);
+        let parts = bodies(Protocol::OtlpHttp, &b, true);
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].spans, 100);
+        let raw = gunzip(&parts[0].bytes).expect("gunzip");
+        assert_eq!(raw.len(), parts[0].raw_len);
         let decoded = ExportTraceServiceRequest::decode(raw.as_slice()).expect("decode");
         assert_eq!(decoded, request);
+    }
+
+    /// The keys of `batch`'s spans as the generator made them.
+    fn generated_keys(
+        b: &crate::gen::Batch,
+        zipkin: bool,
+    ) -> std::collections::BTreeSet<crate::translate::tests::Key> {
+        crate::translate::tests::keys(&b.to_request().resource_spans, zipkin)
+    }
+
+    #[test]
+    fn jaeger_grpc_body_decodes_to_the_generated_spans() {
+        let b = Generator::new(Arc::new(Catalog::new(Shape::default())), 3).batch(250);
+        let parts = bodies(Protocol::JaegerGrpc, &b, true);
+        assert_eq!(parts.len(), 1, "one request per batch");
+        assert_eq!(parts[0].spans, 250);
+        assert_eq!(
+            parts[0].bytes.len(),
+            parts[0].raw_len,
+            "gRPC bodies stay raw"
+        );
+        let decoded =
+            spoor_proto::jaeger_proto::decode_post_spans(&parts[0].bytes).expect("decodes");
+        assert_eq!(decoded.span_count(), 250);
+        crate::translate::tests::assert_same(
+            &crate::translate::tests::keys(&decoded.resource_spans, false),
+            &generated_keys(&b, false),
+        );
+    }
+
+    #[test]
+    fn jaeger_thrift_bodies_decode_to_the_generated_spans() {
+        let b = Generator::new(Arc::new(Catalog::new(Shape::default())), 4).batch(250);
+        let request = b.to_request();
+        let parts = bodies(Protocol::JaegerThriftHttp, &b, false);
+        assert_eq!(
+            parts.len(),
+            request.resource_spans.len(),
+            "one body per process"
+        );
+        assert_eq!(parts.iter().map(|p| p.spans).sum::<u64>(), 250);
+        let mut decoded = Vec::new();
+        for part in &parts {
+            let data = jaeger_thrift::decode_http_body(&part.bytes).expect("decodes");
+            assert_eq!(data.resource_spans.len(), 1, "one process per body");
+            assert_eq!(data.span_count() as u64, part.spans);
+            decoded.extend(data.resource_spans);
+        }
+        crate::translate::tests::assert_same(
+            &crate::translate::tests::keys(&decoded, false),
+            &generated_keys(&b, false),
+        );
+        // Compressed bodies inflate to the same bytes.
+        let zipped = bodies(Protocol::JaegerThriftHttp, &b, true);
+        assert_eq!(gunzip(&zipped[0].bytes).expect("gunzip"), parts[0].bytes);
+    }
+
+    #[test]
+    fn zipkin_proto_body_decodes_to_the_generated_spans() {
+        let b = Generator::new(Arc::new(Catalog::new(Shape::default())), 5).batch(250);
+        let parts = bodies(Protocol::ZipkinProto, &b, false);
+        assert_eq!(parts.len(), 1);
+        let decoded = spoor_proto::zipkin_v2::decode_proto(&parts[0].bytes).expect("decodes");
+        assert_eq!(decoded.span_count(), 250);
+        crate::translate::tests::assert_same(
+            &crate::translate::tests::keys(&decoded.resource_spans, true),
+            &generated_keys(&b, true),
+        );
+    }
+
+    #[test]
+    fn every_protocol_has_a_name_port_and_content_type() {
+        use clap::ValueEnum as _;
+        for p in Protocol::value_variants() {
+            let parsed = Protocol::from_str(p.name(), false).expect("name parses");
+            assert_eq!(parsed, *p);
+            assert!(p.default_endpoint().starts_with("http://127.0.0.1:"));
+            assert!(!p.content_type().is_empty());
+        }
+        assert_eq!(
+            Protocol::JaegerGrpc.default_endpoint(),
+            "http://127.0.0.1:14250"
+        );
+        assert_eq!(
+            Protocol::JaegerThriftHttp.default_endpoint(),
+            "http://127.0.0.1:14268/api/traces"
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Send generated traces over OTLP gRPC/HTTP or Zipkin JSON.
+    /// Send generated traces over OTLP gRPC/HTTP, Jaeger gRPC/Thrift or Zipkin JSON/proto3.
     Send(send::SendArgs),
     /// Measure trace-by-id and search latency over the Jaeger HTTP query API.
     Query(query::QueryArgs),

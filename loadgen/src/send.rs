@@ -1,5 +1,5 @@
-//! `send`: generated traces to any OTLP or Zipkin backend, as fast as it
-//! takes them (or at a capped rate), for a bounded time or span count.
+//! `send`: generated traces to any OTLP, Jaeger or Zipkin backend, as fast
+//! as it takes them (or at a capped rate), for a bounded time or span count.
 //!
 //! In: [`SendArgs`] (protocol, endpoint, concurrency, batch size, bounds,
 //! traffic shape). Out: requests to the endpoint; progress lines on stderr
@@ -8,12 +8,13 @@
 //!
 //! Each of `--concurrency` tasks owns a generator and a connection and keeps
 //! one request in flight: generate a batch, encode it, send it, wait for the
-//! answer. Retryable answers (HTTP 429/502/503/504, gRPC RESOURCE_EXHAUSTED
+//! answer (Jaeger Thrift sends a batch as one request per process, in turn). Retryable answers (HTTP 429/502/503/504, gRPC RESOURCE_EXHAUSTED
 //! and UNAVAILABLE, refused connections) are counted apart and the same body
 //! is sent again after a jittered exponential backoff.
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
+use std::marker::PhantomData;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ use anyhow::{bail, Context as _};
 use bytes::{BufMut as _, Bytes};
 use prost::Message as _;
 use rand::Rng as _;
+use spoor_proto::jaeger::api_v2::PostSpansResponse;
 use spoor_proto::otlp::ExportTraceServiceResponse;
 use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::transport::{Channel, Endpoint};
@@ -39,7 +41,8 @@ pub struct SendArgs {
     #[arg(long, value_enum, default_value = "otlp-grpc")]
     pub protocol: Protocol,
     /// Where to send. Default: 127.0.0.1 with the protocol's standard port
-    /// (4317 for gRPC, 4318/v1/traces for OTLP/HTTP, 9411/api/v2/spans for Zipkin).
+    /// (4317 for OTLP gRPC, 4318/v1/traces for OTLP/HTTP, 9411/api/v2/spans
+    /// for Zipkin, 14250 for Jaeger gRPC, 14268/api/traces for Jaeger Thrift).
     #[arg(long)]
     pub endpoint: Option<String>,
     /// Requests in flight at once (one task and one connection each).
@@ -168,31 +171,38 @@ pub fn http_outcome(status: u16, retry_after: Option<Duration>) -> Outcome {
     }
 }
 
-/// A tonic codec that sends an already encoded message and decodes the OTLP
-/// export response, so a body is encoded once and retried cheaply.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PreEncodedCodec;
+/// A tonic codec that sends an already encoded message and decodes the
+/// response `R` (the OTLP export response, or Jaeger's empty
+/// `PostSpansResponse`), so a body is encoded once and retried cheaply.
+#[derive(Debug, Clone, Copy)]
+pub struct PreEncodedCodec<R>(PhantomData<fn() -> R>);
+
+impl<R> Default for PreEncodedCodec<R> {
+    fn default() -> Self {
+        PreEncodedCodec(PhantomData)
+    }
+}
 
 /// Encoder half of [`PreEncodedCodec`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PreEncodedEncoder;
 
 /// Decoder half of [`PreEncodedCodec`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ResponseDecoder;
+#[derive(Debug, Clone, Copy)]
+pub struct ResponseDecoder<R>(PhantomData<fn() -> R>);
 
-impl Codec for PreEncodedCodec {
+impl<R: prost::Message + Default + Send + 'static> Codec for PreEncodedCodec<R> {
     type Encode = Bytes;
-    type Decode = ExportTraceServiceResponse;
+    type Decode = R;
     type Encoder = PreEncodedEncoder;
-    type Decoder = ResponseDecoder;
+    type Decoder = ResponseDecoder<R>;
 
     fn encoder(&mut self) -> Self::Encoder {
         PreEncodedEncoder
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        ResponseDecoder
+        ResponseDecoder(PhantomData)
     }
 }
 
@@ -207,23 +217,26 @@ impl Encoder for PreEncodedEncoder {
     }
 }
 
-impl Decoder for ResponseDecoder {
-    type Item = ExportTraceServiceResponse;
+impl<R: prost::Message + Default> Decoder for ResponseDecoder<R> {
+    type Item = R;
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Status> {
-        ExportTraceServiceResponse::decode(src)
+        R::decode(src)
             .map(Some)
             .map_err(|e| Status::internal(e.to_string()))
     }
 }
 
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const POST_SPANS_PATH: &str = "/jaeger.api_v2.CollectorService/PostSpans";
 
 /// One connection to the backend.
 pub enum Transport {
     /// OTLP gRPC.
     Grpc(tonic::client::Grpc<Channel>),
+    /// Jaeger gRPC (`CollectorService/PostSpans`).
+    JaegerGrpc(tonic::client::Grpc<Channel>),
     /// Any of the HTTP protocols.
     Http {
         /// Shared connection pool.
@@ -242,7 +255,7 @@ impl Transport {
     pub fn new(args: &SendArgs, http: &reqwest::Client) -> anyhow::Result<Transport> {
         let url = args.endpoint();
         Ok(match args.protocol {
-            Protocol::OtlpGrpc => {
+            Protocol::OtlpGrpc | Protocol::JaegerGrpc => {
                 let endpoint = Endpoint::from_shared(url.clone())
                     .with_context(|| format!("bad gRPC endpoint {url}"))?
                     .timeout(Duration::from_secs_f64(args.timeout))
@@ -255,7 +268,11 @@ impl Transport {
                         .send_compressed(CompressionEncoding::Gzip)
                         .accept_compressed(CompressionEncoding::Gzip);
                 }
-                Transport::Grpc(grpc)
+                if args.protocol == Protocol::JaegerGrpc {
+                    Transport::JaegerGrpc(grpc)
+                } else {
+                    Transport::Grpc(grpc)
+                }
             }
             protocol => Transport::Http {
                 client: http.clone(),
@@ -275,7 +292,11 @@ impl Transport {
                 }
                 let path = tonic::codegen::http::uri::PathAndQuery::from_static(EXPORT_PATH);
                 match grpc
-                    .unary(tonic::Request::new(body), path, PreEncodedCodec)
+                    .unary(
+                        tonic::Request::new(body),
+                        path,
+                        PreEncodedCodec::<ExportTraceServiceResponse>::default(),
+                    )
                     .await
                 {
                     Ok(resp) => Outcome::Ok(
@@ -284,6 +305,24 @@ impl Transport {
                             .as_ref()
                             .map_or(0, |p| p.rejected_spans.max(0) as u64),
                     ),
+                    Err(status) => grpc_outcome(&status),
+                }
+            }
+            Transport::JaegerGrpc(grpc) => {
+                if let Err(e) = grpc.ready().await {
+                    return Outcome::Retry(format!("grpc not ready: {e}"), None);
+                }
+                let path = tonic::codegen::http::uri::PathAndQuery::from_static(POST_SPANS_PATH);
+                match grpc
+                    .unary(
+                        tonic::Request::new(body),
+                        path,
+                        PreEncodedCodec::<PostSpansResponse>::default(),
+                    )
+                    .await
+                {
+                    // Jaeger has no partial success.
+                    Ok(_) => Outcome::Ok(0),
                     Err(status) => grpc_outcome(&status),
                 }
             }
@@ -332,9 +371,10 @@ impl Transport {
 }
 
 /// Spans refused in an OTLP/HTTP partial-success answer (0 when none or
-/// unreadable, and always 0 for Zipkin).
+/// unreadable, and always 0 for Zipkin and Jaeger, which have no partial
+/// success).
 pub fn rejected_in_http_response(protocol: Protocol, json: bool, body: &[u8]) -> u64 {
-    if body.is_empty() || protocol == Protocol::ZipkinJson {
+    if body.is_empty() || !matches!(protocol, Protocol::OtlpHttp | Protocol::OtlpHttpJson) {
         return 0;
     }
     if json || protocol == Protocol::OtlpHttpJson && body.first() == Some(&b'{') {
@@ -423,7 +463,7 @@ async fn worker(shared: Arc<Shared>, mut transport: Transport, seed: u64, catalo
         }
         shared.pace(n).await;
         let batch = generator.batch(n as usize);
-        let (body, raw_len) = encode::body(args.protocol, &batch, args.gzip);
+        let bodies = encode::bodies(args.protocol, &batch, args.gzip);
         let sampled: Vec<u128> = if shared.ids_out.is_some() {
             batch
                 .root_trace_ids()
@@ -434,40 +474,61 @@ async fn worker(shared: Arc<Shared>, mut transport: Transport, seed: u64, catalo
         };
         drop(batch);
         shared.stats.spans_sent.fetch_add(n, Relaxed);
-        shared
-            .stats
-            .bytes_sent
-            .fetch_add(body.len() as u64, Relaxed);
-        shared.stats.bytes_raw.fetch_add(raw_len as u64, Relaxed);
-        let mut attempt = 0u32;
-        loop {
-            let t0 = Instant::now();
-            match transport.send(body.clone()).await {
-                Outcome::Ok(rejected) => {
-                    shared.stats.ok(n, rejected, t0.elapsed());
-                    if let Some(out) = &shared.ids_out {
-                        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
-                        for id in &sampled {
-                            let _ = writeln!(out, "{id:032x}");
-                        }
-                    }
-                    break;
+        for body in &bodies {
+            shared
+                .stats
+                .bytes_sent
+                .fetch_add(body.bytes.len() as u64, Relaxed);
+            shared
+                .stats
+                .bytes_raw
+                .fetch_add(body.raw_len as u64, Relaxed);
+        }
+        let mut all_accepted = true;
+        for body in bodies {
+            all_accepted &= send_one(&shared, &mut transport, body, retry_until).await;
+        }
+        if all_accepted {
+            if let Some(out) = &shared.ids_out {
+                let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+                for id in &sampled {
+                    let _ = writeln!(out, "{id:032x}");
                 }
-                Outcome::Retry(status, asked) => {
-                    shared.stats.retryable(&status);
-                    attempt += 1;
-                    if attempt > args.max_retries || Instant::now() >= retry_until {
-                        shared
-                            .stats
-                            .failed(&format!("gave up after retries ({status})"), n);
-                        break;
-                    }
-                    tokio::time::sleep(backoff(attempt, asked)).await;
+            }
+        }
+    }
+}
+
+/// Sends one body until it is answered for good; true when accepted.
+async fn send_one(
+    shared: &Shared,
+    transport: &mut Transport,
+    body: encode::Body,
+    retry_until: Instant,
+) -> bool {
+    let args = &shared.args;
+    let mut attempt = 0u32;
+    loop {
+        let t0 = Instant::now();
+        match transport.send(body.bytes.clone()).await {
+            Outcome::Ok(rejected) => {
+                shared.stats.ok(body.spans, rejected, t0.elapsed());
+                return true;
+            }
+            Outcome::Retry(status, asked) => {
+                shared.stats.retryable(&status);
+                attempt += 1;
+                if attempt > args.max_retries || Instant::now() >= retry_until {
+                    shared
+                        .stats
+                        .failed(&format!("gave up after retries ({status})"), body.spans);
+                    return false;
                 }
-                Outcome::Fail(status) => {
-                    shared.stats.failed(&status, n);
-                    break;
-                }
+                tokio::time::sleep(backoff(attempt, asked)).await;
+            }
+            Outcome::Fail(status) => {
+                shared.stats.failed(&status, body.spans);
+                return false;
             }
         }
     }

@@ -2,11 +2,12 @@
 //! sends, to test the load generator itself and to measure its ceiling
 //! without a real backend in the way. Loopback only; stops by itself.
 //!
-//! In: OTLP gRPC `Export` calls on one address; OTLP/HTTP protobuf or JSON
-//! (`POST /v1/traces`) and Zipkin v2 JSON (`POST /api/v2/spans`) on another,
-//! plain or gzip. Out: OTLP/Zipkin success answers (or, with
-//! `--reject-every N`, a retryable 503 / UNAVAILABLE for every Nth request)
-//! and [`SinkCounters`]: requests, spans decoded, rejections, bad bodies.
+//! In: OTLP gRPC `Export` and Jaeger gRPC `PostSpans` calls on one address;
+//! OTLP/HTTP protobuf or JSON (`POST /v1/traces`), Zipkin v2 JSON or proto3
+//! (`POST /api/v2/spans`) and Jaeger Thrift (`POST /api/traces`) on another,
+//! plain or gzip. Out: success answers (or, with `--reject-every N`, a
+//! retryable 503 / UNAVAILABLE for every Nth request) and [`SinkCounters`]:
+//! requests, spans decoded, rejections, bad bodies.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -15,8 +16,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use prost::Message as _;
+use spoor_proto::jaeger::api_v2::collector_service_server::{
+    CollectorService, CollectorServiceServer,
+};
+use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
 use spoor_proto::otlp::trace_service_server::{TraceService, TraceServiceServer};
 use spoor_proto::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
+use spoor_proto::thrift::Protocol as ThriftProtocol;
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tonic::codec::CompressionEncoding;
@@ -26,10 +32,11 @@ use crate::encode;
 /// Command-line arguments of `sink`.
 #[derive(Debug, Clone, clap::Parser)]
 pub struct SinkArgs {
-    /// Address of the OTLP gRPC receiver.
+    /// Address of the gRPC receivers (OTLP and Jaeger).
     #[arg(long, default_value = "127.0.0.1:4317")]
     pub grpc_addr: SocketAddr,
-    /// Address of the HTTP receiver (`/v1/traces` and `/api/v2/spans`).
+    /// Address of the HTTP receiver (`/v1/traces`, `/api/v2/spans` and
+    /// `/api/traces`).
     #[arg(long, default_value = "127.0.0.1:4318")]
     pub http_addr: SocketAddr,
     /// Seconds to run before exiting.
@@ -109,8 +116,40 @@ impl TraceService for GrpcSink {
     }
 }
 
+struct JaegerGrpcSink {
+    counters: Arc<SinkCounters>,
+    reject_every: u64,
+}
+
+#[tonic::async_trait]
+impl CollectorService for JaegerGrpcSink {
+    async fn post_spans(
+        &self,
+        request: tonic::Request<PostSpansRequest>,
+    ) -> Result<tonic::Response<PostSpansResponse>, tonic::Status> {
+        if !self.counters.admit(self.reject_every) {
+            return Err(tonic::Status::unavailable("sink: rejected on purpose"));
+        }
+        let spans = request
+            .get_ref()
+            .batch
+            .as_ref()
+            .map_or(0, |b| b.spans.len());
+        self.counters.spans.fetch_add(spans as u64, Relaxed);
+        Ok(tonic::Response::new(PostSpansResponse {}))
+    }
+}
+
 /// Counts the spans in an HTTP body, or `None` when it does not decode.
 pub fn spans_in_body(path: &str, content_type: &str, body: &[u8]) -> Option<u64> {
+    if path.starts_with("/api/traces") {
+        let batch = spoor_proto::jaeger_thrift::decode_batch(body, ThriftProtocol::Binary).ok()?;
+        return Some(batch.spans.len() as u64);
+    }
+    if path.starts_with("/api/v2/spans") && content_type.contains("protobuf") {
+        let list = spoor_proto::zipkin::ListOfSpans::decode(body).ok()?;
+        return Some(list.spans.len() as u64);
+    }
     if path.starts_with("/api/v2/spans") {
         let v: serde_json::Value = serde_json::from_slice(body).ok()?;
         return v.as_array().map(|a| a.len() as u64);
@@ -188,7 +227,7 @@ async fn http_connection(
             match raw.and_then(|raw| spans_in_body(&path, &content_type, &raw)) {
                 Some(n) => {
                     counters.spans.fetch_add(n, Relaxed);
-                    if path.starts_with("/api/v2/spans") {
+                    if path.starts_with("/api/v2/spans") || path.starts_with("/api/traces") {
                         (202, "Accepted", b"")
                     } else if content_type.contains("json") {
                         (200, "OK", b"{}")
@@ -242,10 +281,18 @@ pub async fn start(
     .accept_compressed(CompressionEncoding::Gzip)
     .send_compressed(CompressionEncoding::Gzip)
     .max_decoding_message_size(64 << 20);
+    let jaeger = CollectorServiceServer::new(JaegerGrpcSink {
+        counters: counters.clone(),
+        reject_every,
+    })
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip)
+    .max_decoding_message_size(64 << 20);
     let grpc_task = tokio::spawn(async move {
         let incoming = tonic::transport::server::TcpIncoming::from(grpc).with_nodelay(Some(true));
         if let Err(e) = tonic::transport::Server::builder()
             .add_service(service)
+            .add_service(jaeger)
             .serve_with_incoming(incoming)
             .await
         {

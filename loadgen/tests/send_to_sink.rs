@@ -27,20 +27,19 @@ fn args(protocol: Protocol, endpoint: String, total: u64) -> SendArgs {
 
 fn endpoint(protocol: Protocol, s: &sink::Sink) -> String {
     match protocol {
-        Protocol::OtlpGrpc => format!("http://{}", s.grpc_addr),
+        Protocol::OtlpGrpc | Protocol::JaegerGrpc => format!("http://{}", s.grpc_addr),
         Protocol::OtlpHttp | Protocol::OtlpHttpJson => format!("http://{}/v1/traces", s.http_addr),
-        Protocol::ZipkinJson => format!("http://{}/api/v2/spans", s.http_addr),
+        Protocol::ZipkinJson | Protocol::ZipkinProto => {
+            format!("http://{}/api/v2/spans", s.http_addr)
+        }
+        Protocol::JaegerThriftHttp => format!("http://{}/api/traces", s.http_addr),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_protocol_delivers_every_span() {
-    for protocol in [
-        Protocol::OtlpGrpc,
-        Protocol::OtlpHttp,
-        Protocol::OtlpHttpJson,
-        Protocol::ZipkinJson,
-    ] {
+    use clap::ValueEnum as _;
+    for &protocol in Protocol::value_variants() {
         for gzip in [false, true] {
             let s = sink::start(
                 "127.0.0.1:0".parse().unwrap(),
@@ -67,7 +66,7 @@ async fn every_protocol_delivers_every_span() {
             );
             assert_eq!(s.counters.bad.load(Relaxed), 0);
             assert!(summary.latency.count > 0 && summary.latency.p50_ms > 0.0);
-            if gzip && protocol != Protocol::OtlpGrpc {
+            if gzip && !protocol.is_grpc() {
                 assert!(summary.bytes_per_span < summary.raw_bytes_per_span);
             }
         }
@@ -76,7 +75,12 @@ async fn every_protocol_delivers_every_span() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retryable_answers_are_counted_and_retried() {
-    for protocol in [Protocol::OtlpGrpc, Protocol::OtlpHttp] {
+    for protocol in [
+        Protocol::OtlpGrpc,
+        Protocol::OtlpHttp,
+        Protocol::JaegerGrpc,
+        Protocol::JaegerThriftHttp,
+    ] {
         let s = sink::start(
             "127.0.0.1:0".parse().unwrap(),
             "127.0.0.1:0".parse().unwrap(),
@@ -87,11 +91,16 @@ async fn retryable_answers_are_counted_and_retried() {
         let summary = send::run(args(protocol, endpoint(protocol, &s), 3_000))
             .await
             .unwrap();
-        assert_eq!(summary.spans_accepted, 3_000, "{}", summary.human());
+        assert_eq!(
+            summary.spans_accepted,
+            3_000,
+            "{protocol:?}: {}",
+            summary.human()
+        );
         assert!(summary.retryable > 0);
         assert_eq!(summary.retryable, s.counters.rejected.load(Relaxed));
         assert_eq!(s.counters.spans.load(Relaxed), 3_000);
-        let label = if protocol == Protocol::OtlpGrpc {
+        let label = if protocol.is_grpc() {
             "grpc UNAVAILABLE"
         } else {
             "http 503"

@@ -67,6 +67,64 @@ proptest! {
     }
 }
 
+/// Writes one Zipkin v1 Thrift span (zipkinCore.thrift field ids): a
+/// 128-bit trace id, a parent, `cs`/`cr` on one endpoint, an `sa` and a
+/// string binary annotation.
+fn zipkin_v1_thrift_span(w: &mut spoor_proto::thrift::Writer) {
+    use spoor_proto::thrift::TType;
+    let endpoint = |w: &mut spoor_proto::thrift::Writer, service: &str| {
+        w.struct_begin();
+        w.field(1, TType::I32);
+        w.i32(0x0a00_0001);
+        w.field(2, TType::I16);
+        w.i16(8080);
+        w.field(3, TType::Binary);
+        w.binary(service.as_bytes());
+        w.struct_end();
+    };
+    w.struct_begin();
+    w.field(1, TType::I64);
+    w.i64(0x5b5b);
+    w.field(3, TType::Binary);
+    w.binary(b"get");
+    w.field(4, TType::I64);
+    w.i64(2);
+    w.field(5, TType::I64);
+    w.i64(1);
+    w.field(6, TType::List);
+    w.list_begin(TType::Struct, 2);
+    for (timestamp, value) in [
+        (1_717_000_000_000_000i64, "cs"),
+        (1_717_000_000_000_010, "cr"),
+    ] {
+        w.struct_begin();
+        w.field(1, TType::I64);
+        w.i64(timestamp);
+        w.field(2, TType::Binary);
+        w.binary(value.as_bytes());
+        w.field(3, TType::Struct);
+        endpoint(w, "svc");
+        w.struct_end();
+    }
+    w.field(8, TType::List);
+    w.list_begin(TType::Struct, 2);
+    for (key, value, kind) in [("sa", &[1u8][..], 0), ("http.path", b"/cart", 6)] {
+        w.struct_begin();
+        w.field(1, TType::Binary);
+        w.binary(key.as_bytes());
+        w.field(2, TType::Binary);
+        w.binary(value);
+        w.field(3, TType::I32);
+        w.i32(kind);
+        w.field(4, TType::Struct);
+        endpoint(w, if key == "sa" { "db" } else { "svc" });
+        w.struct_end();
+    }
+    w.field(12, TType::I64);
+    w.i64(0x5b);
+    w.struct_end();
+}
+
 /// The binary seeds, built from code so they stay valid as formats evolve;
 /// `seed_corpus_is_committed` writes them to `fuzz/seeds/`.
 fn binary_seeds() -> Vec<(&'static str, Vec<u8>)> {
@@ -149,6 +207,27 @@ fn binary_seeds() -> Vec<(&'static str, Vec<u8>)> {
     )
     .expect("golden OTLP/JSON input");
     let otlp = otlp_json::decode_traces(&otlp_json_seed).expect("golden input decodes");
+    let zipkin_v1_list = {
+        let mut w = spoor_proto::thrift::Writer::new(Protocol::Binary);
+        w.list_begin(spoor_proto::thrift::TType::Struct, 1);
+        zipkin_v1_thrift_span(&mut w);
+        w.into_bytes()
+    };
+    let agent_zipkin = |protocol: Protocol| {
+        use spoor_proto::thrift::TType;
+        let mut w = spoor_proto::thrift::Writer::new(protocol);
+        w.message_begin(
+            jaeger_thrift::EMIT_ZIPKIN_BATCH,
+            spoor_proto::thrift::message_type::ONEWAY,
+            1,
+        );
+        w.struct_begin();
+        w.field(1, TType::List);
+        w.list_begin(TType::Struct, 1);
+        zipkin_v1_thrift_span(&mut w);
+        w.struct_end();
+        w.into_bytes()
+    };
     vec![
         (
             "jaeger_thrift_batch.bin",
@@ -169,7 +248,24 @@ fn binary_seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("zipkin_v2.pb", zipkin.encode_to_vec()),
         ("otlp.pb", otlp.encode_to_vec()),
         ("otlp.json", otlp_json_seed),
+        ("zipkin_v1_thrift.bin", zipkin_v1_list),
+        ("agent_zipkin_compact.bin", agent_zipkin(Protocol::Compact)),
+        ("agent_zipkin_binary.bin", agent_zipkin(Protocol::Binary)),
     ]
+}
+
+#[test]
+fn zipkin_v1_thrift_seeds_are_valid() {
+    let seeds: std::collections::HashMap<_, _> = binary_seeds().into_iter().collect();
+    let list = zipkin_v1::decode_thrift(&seeds["zipkin_v1_thrift.bin"]).expect("v1 Thrift list");
+    assert_eq!(list.span_count(), 1);
+    for (name, protocol) in [
+        ("agent_zipkin_compact.bin", Protocol::Compact),
+        ("agent_zipkin_binary.bin", Protocol::Binary),
+    ] {
+        let data = jaeger_thrift::decode_agent_datagram(&seeds[name], protocol).expect(name);
+        assert_eq!(data.span_count(), 1, "{name}");
+    }
 }
 
 #[test]

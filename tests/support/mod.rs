@@ -129,6 +129,24 @@ impl Spoor {
         &self.data_dir
     }
 
+    /// The process id of the running binary.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("spoor is running").id()
+    }
+
+    /// The peak resident set size of the running binary so far, in bytes
+    /// (`VmHWM` in `/proc/<pid>/status`; Linux only).
+    pub fn peak_rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("reading the process status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmHWM line in kB");
+        kib * 1024
+    }
+
     /// Stops with SIGTERM and waits for a clean exit.
     pub fn terminate(&mut self) {
         if let Some(mut child) = self.child.take() {

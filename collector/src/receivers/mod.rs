@@ -8,8 +8,9 @@
 //! pipeline and config and decodes the protocol's requests, then takes the
 //! shared path into the pipeline (`crate::ingest`); `reply.rs` turns the
 //! outcome into the protocol's answer; `tests.rs` drives it against a real
-//! store. To add a receiver: add a variant to [`Receiver`] and a line to
-//! [`all`].
+//! store. The gRPC receivers share [`grpc_refusal`]: requests tonic refuses
+//! (oversize, undecodable) get OTLP's codes and are counted. To add a
+//! receiver: add a variant to [`Receiver`] and a line to [`all`].
 
 use axum::Router;
 
@@ -17,6 +18,7 @@ use crate::config::CollectorConfig;
 use crate::pipeline::Pipeline;
 
 pub mod agent_udp;
+pub mod grpc_refusal;
 pub mod jaeger_grpc;
 pub mod jaeger_thrift_http;
 pub mod otlp_grpc;

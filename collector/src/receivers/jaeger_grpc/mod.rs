@@ -7,6 +7,9 @@
 //! pipeline; an empty `PostSpansResponse` once stored, or a status from the
 //! one error table (`RESOURCE_EXHAUSTED` + `RetryInfo` when the pipeline is
 //! full, `UNAVAILABLE` + `RetryInfo` when storage fails or shuts down).
+//! Requests tonic refuses before the receiver runs are answered and counted
+//! as on the OTLP gRPC receiver (`receivers::grpc_refusal`): oversize is
+//! `RESOURCE_EXHAUSTED` without `RetryInfo`, undecodable `INVALID_ARGUMENT`.
 
 use spoor_proto::jaeger::api_v2::collector_service_server::{
     CollectorService, CollectorServiceServer,
@@ -17,6 +20,7 @@ use tonic::codec::CompressionEncoding;
 use crate::config::CollectorConfig;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
+use crate::receivers::grpc_refusal::RefusalCounting;
 use crate::receivers::Receiver;
 use crate::rpc_status;
 
@@ -48,18 +52,21 @@ impl CollectorService for JaegerGrpcReceiver {
     }
 }
 
+/// The Jaeger collector service, ready for
+/// `tonic::transport::Server::add_service`; tonic's refusals are rewritten
+/// and counted as on OTLP gRPC.
+pub type JaegerGrpcService = RefusalCounting<CollectorServiceServer<JaegerGrpcReceiver>>;
+
 /// Builds the Jaeger collector service: gzip accepted (and used for answers
 /// when the client accepts it), message size capped by the config. Serve it
 /// on port 14250.
-pub fn jaeger_grpc_service(
-    pipeline: Pipeline,
-    config: &CollectorConfig,
-) -> CollectorServiceServer<JaegerGrpcReceiver> {
+pub fn jaeger_grpc_service(pipeline: Pipeline, config: &CollectorConfig) -> JaegerGrpcService {
     let receiver = JaegerGrpcReceiver {
         ingest: Ingest::new(pipeline, Receiver::JaegerGrpc, config.retry_after()),
     };
-    CollectorServiceServer::new(receiver)
+    let inner = CollectorServiceServer::new(receiver)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(config.jaeger_grpc.max_message_bytes)
+        .max_decoding_message_size(config.jaeger_grpc.max_message_bytes);
+    RefusalCounting::new(inner, Receiver::JaegerGrpc)
 }

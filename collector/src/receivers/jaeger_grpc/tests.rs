@@ -20,7 +20,8 @@ use super::*;
 use crate::metrics::{outcome, reason};
 use crate::testing::{held_pipeline_with, pipeline_with, run_counted, with_queue_full};
 
-async fn serve(pipeline: Pipeline, config: &CollectorConfig) -> CollectorServiceClient<Channel> {
+/// Serves the receiver on a free loopback port and returns a channel to it.
+async fn serve_channel(pipeline: Pipeline, config: &CollectorConfig) -> Channel {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address: SocketAddr = listener.local_addr().unwrap();
     tokio::spawn(
@@ -28,12 +29,24 @@ async fn serve(pipeline: Pipeline, config: &CollectorConfig) -> CollectorService
             .add_service(jaeger_grpc_service(pipeline, config))
             .serve_with_incoming(TcpIncoming::from(listener)),
     );
-    let channel = Channel::from_shared(format!("http://{address}"))
+    Channel::from_shared(format!("http://{address}"))
         .unwrap()
         .connect()
         .await
-        .unwrap();
-    CollectorServiceClient::new(channel)
+        .unwrap()
+}
+
+async fn serve(pipeline: Pipeline, config: &CollectorConfig) -> CollectorServiceClient<Channel> {
+    CollectorServiceClient::new(serve_channel(pipeline, config).await)
+        .max_encoding_message_size(64 << 20)
+}
+
+/// A message that puts a number where `PostSpansRequest` has `batch` (field
+/// 1, a length-delimited message), so the server cannot decode it.
+#[derive(Clone, PartialEq, prost::Message)]
+struct NotAPostSpansRequest {
+    #[prost(uint64, tag = "1")]
+    batch: u64,
 }
 
 fn request(trace: u128, spans: u64) -> PostSpansRequest {
@@ -147,6 +160,49 @@ fn overload_is_resource_exhausted_with_retry_info_and_every_success_is_stored() 
         63 * 50
     );
 }
+
+#[test]
+fn oversize_message_is_resource_exhausted_without_retry_info_and_counted() {
+    let (_, counters) = run_counted(Receiver::JaegerGrpc, || async {
+        let mut config = CollectorConfig::default();
+        config.jaeger_grpc.max_message_bytes = 4096;
+        let (store, pipeline) = pipeline_with(&config);
+        let mut client = serve(pipeline, &config).await;
+        let status = client.post_spans(request(45, 200)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(status.get_details_retry_info().is_none());
+        assert_eq!(store.span_count(45), 0);
+        // A message under the limit still goes through.
+        client.post_spans(request(46, 2)).await.unwrap();
+        assert_eq!(store.span_count(46), 2);
+    });
+    assert_eq!(
+        counters.requests(Receiver::JaegerGrpc, outcome::TOO_LARGE),
+        1
+    );
+    assert_eq!(
+        counters.requests(Receiver::JaegerGrpc, outcome::ACCEPTED),
+        1
+    );
+}
+
+#[test]
+fn undecodable_message_is_invalid_argument_and_counted() {
+    let (_, counters) = run_counted(Receiver::JaegerGrpc, || async {
+        let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let channel = serve_channel(pipeline, &CollectorConfig::default()).await;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path =
+            http::uri::PathAndQuery::from_static("/jaeger.api_v2.CollectorService/PostSpans");
+        let codec = tonic_prost::ProstCodec::<NotAPostSpansRequest, PostSpansResponse>::default();
+        let request = tonic::Request::new(NotAPostSpansRequest { batch: 7 });
+        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    });
+    assert_eq!(counters.requests(Receiver::JaegerGrpc, outcome::INVALID), 1);
+}
+
 #[test]
 fn shutting_down_is_unavailable() {
     run_counted(Receiver::JaegerGrpc, || async {

@@ -217,37 +217,3 @@ fn undecodable_message_is_invalid_argument() {
     });
     assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::INVALID), 1);
 }
-
-#[test]
-fn rewrite_touches_only_the_refusals_tonic_makes() {
-    let mut oversize = http::HeaderMap::new();
-    oversize.insert(GRPC_STATUS, HeaderValue::from_static("11"));
-    oversize.insert(
-        GRPC_MESSAGE,
-        HeaderValue::from_static("Error,%20decoded%20message%20length%20too%20large"),
-    );
-    assert_eq!(
-        rewrite_tonic_refusal(&mut oversize),
-        Some(outcome::TOO_LARGE)
-    );
-    assert_eq!(oversize[GRPC_STATUS], "8");
-    let mut undecodable = http::HeaderMap::new();
-    undecodable.insert(GRPC_STATUS, HeaderValue::from_static("13"));
-    undecodable.insert(
-        GRPC_MESSAGE,
-        HeaderValue::from_static("failed%20to%20decode%20Protobuf%20message:%20x"),
-    );
-    assert_eq!(
-        rewrite_tonic_refusal(&mut undecodable),
-        Some(outcome::INVALID)
-    );
-    assert_eq!(undecodable[GRPC_STATUS], "3");
-    let mut ours = http::HeaderMap::new();
-    ours.insert(GRPC_STATUS, HeaderValue::from_static("13"));
-    ours.insert(
-        GRPC_MESSAGE,
-        HeaderValue::from_static("internal%20error:%20x"),
-    );
-    assert_eq!(rewrite_tonic_refusal(&mut ours), None);
-    assert_eq!(ours[GRPC_STATUS], "13");
-}
