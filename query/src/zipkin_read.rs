@@ -16,8 +16,16 @@
 //! earliest) inside `[endTs − lookback, endTs]`, and every criterion over the
 //! service's spans, where annotation-query terms may be met by different
 //! spans. A match older than the candidate window is therefore missed; the
-//! answer never contains a trace that does not match. Lookups are by the full
-//! trace id (Zipkin's strict mode). `/remoteServices` and
+//! answer never contains a trace that does not match.
+//!
+//! Trace ids (`query.zipkin.strict_trace_id`, Zipkin's `STRICT_TRACE_ID`):
+//! strict (the default) looks traces up and groups spans by the full id;
+//! lenient uses only the low 64 bits, so `/trace/{16 hex}` also returns the
+//! spans stored under a 128-bit id with that low half (and the other way
+//! round), through the store's low-64 index, and `/traces` and `/traceMany`
+//! answer the spans of all those ids as one trace. Ids are read in any case
+//! (upper-case hex is accepted, as the spec recommends for pasted ids).
+//! `/remoteServices` and
 //! `/autocompleteValues` are read from recent traces the same way;
 //! `/dependencies` reads the links the analytics persisted
 //! (`crate::dependencies`).
@@ -54,6 +62,9 @@ pub struct ZipkinReadSettings {
     pub candidate_traces: usize,
     /// Tag keys offered by `/autocompleteKeys`.
     pub autocomplete_keys: Vec<String>,
+    /// Zipkin's `STRICT_TRACE_ID`: match trace ids in full (true), or by
+    /// their low 64 bits only (false, for a migration to 128-bit ids).
+    pub strict_trace_id: bool,
 }
 
 impl Default for ZipkinReadSettings {
@@ -63,6 +74,7 @@ impl Default for ZipkinReadSettings {
             default_limit: 10,
             candidate_traces: 1000,
             autocomplete_keys: Vec::new(),
+            strict_trace_id: true,
         }
     }
 }
@@ -499,6 +511,32 @@ fn trace_timestamp(spans: &[Json]) -> Option<u64> {
     })
 }
 
+/// Zipkin's lenient grouping: each found trace becomes the spans of every
+/// id sharing its low 64 bits, once per low half, in the order found.
+fn group_by_low64(
+    store: &Store,
+    found: Vec<(model::TracesData, Vec<Json>)>,
+) -> Result<Vec<(model::TracesData, Vec<Json>)>, spoor_storage::StorageError> {
+    let mut groups = BTreeSet::new();
+    let mut out = Vec::new();
+    for (data, spans) in found {
+        let Some(id) = first_trace_id(&data) else {
+            continue;
+        };
+        if !groups.insert(id.low()) {
+            continue;
+        }
+        match store.get_trace_by_low64(id.low())? {
+            Some(all) => {
+                let spans = encode_json(&all);
+                out.push((all, spans));
+            }
+            None => out.push((data, spans)),
+        }
+    }
+    Ok(out)
+}
+
 /// Concatenates per-trace span lists into `[[…],[…]]`.
 fn trace_list(traces: &[model::TracesData]) -> Vec<u8> {
     let mut out = vec![b'['];
@@ -520,6 +558,7 @@ async fn traces(
     let criteria = TraceCriteria::parse(&params, &state.settings, now_ms())?;
     let store = state.store.clone();
     let candidates = state.settings.candidate_traces.max(criteria.limit);
+    let strict = state.settings.strict_trace_id;
     let body = blocking(move || {
         let services = criteria
             .service
@@ -532,7 +571,10 @@ async fn traces(
         // bound; the candidate search widens the window by one lookback.
         let end = criteria.end_ts_ms;
         let start = end.saturating_sub(criteria.lookback_ms.saturating_mul(2));
-        let found = recent_traces(&store, services, start, end, candidates)?;
+        let mut found = recent_traces(&store, services, start, end, candidates)?;
+        if !strict {
+            found = group_by_low64(&store, found)?;
+        }
         let mut matched: Vec<(u64, model::TracesData)> = found
             .into_iter()
             .filter_map(|(data, spans)| criteria.matches(&spans).map(|ts| (ts, data)))
@@ -558,14 +600,40 @@ fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
     Ok((id, id.to_jaeger_hex()))
 }
 
+/// The spans of trace `id`: of exactly that id when `strict`, else of every
+/// id sharing its low 64 bits. `None` when there are none.
+fn lookup(
+    store: &Store,
+    id: TraceId,
+    strict: bool,
+) -> Result<Option<model::TracesData>, spoor_storage::StorageError> {
+    let found = if strict {
+        store.get_trace(id)?
+    } else {
+        store.get_trace_by_low64(id.low())?
+    };
+    Ok(found.filter(|t| t.span_count() > 0))
+}
+
+/// The id of a trace's first span (all spans of a stored trace share it).
+fn first_trace_id(data: &model::TracesData) -> Option<TraceId> {
+    data.resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .flat_map(|s| &s.spans)
+        .next()
+        .and_then(|span| TraceId::from_bytes(&span.trace_id).ok())
+}
+
 async fn trace(
     State(state): State<ZipkinState>,
     Path(text): Path<String>,
 ) -> Result<Response, ZipkinError> {
     let (id, normalized) = normalize_trace_id(&text)?;
     let store = state.store.clone();
-    let found = blocking(move || store.get_trace(id)).await?;
-    match found.filter(|t| t.span_count() > 0) {
+    let strict = state.settings.strict_trace_id;
+    let found = blocking(move || lookup(&store, id, strict)).await?;
+    match found {
         Some(trace) => Ok(json_body(encode_json_bytes(&trace), false)),
         None => Err(ZipkinError::NotFound(normalized)),
     }
@@ -598,12 +666,16 @@ async fn trace_many(
         _ => {}
     }
     let store = state.store.clone();
+    let strict = state.settings.strict_trace_id;
     let traces = blocking(move || {
         let mut found = Vec::new();
+        let mut groups = BTreeSet::new();
         for id in ids {
-            if let Some(trace) = store.get_trace(id)?.filter(|t| t.span_count() > 0) {
-                found.push(trace);
+            // Leniently, two ids with one low half name one trace.
+            if !strict && !groups.insert(id.low()) {
+                continue;
             }
+            found.extend(lookup(&store, id, strict)?);
         }
         Ok(found)
     })

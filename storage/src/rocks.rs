@@ -576,6 +576,10 @@ impl Store {
                     keys::trace_key(item.trace_id, block),
                     record.encode_to_vec(),
                 );
+                // The low-64 index lives and dies with the record's partition.
+                if let Some(key) = keys::low64_key(item.trace_id) {
+                    wb.put_cf(&cf, key, []);
+                }
             }
             wb.put_cf(&cf, keys::block_traces_key(block), traces.encode_to_vec());
             wb.put_cf(&cf, keys::block_meta_key(block), meta.encode_to_vec());
@@ -769,6 +773,55 @@ impl Store {
         metrics::histogram!("spoor_storage_query_duration_seconds", "operation" => "get_trace")
             .record(started.elapsed().as_secs_f64());
         Ok(Some(data))
+    }
+
+    /// Ids of the stored traces with a non-zero high half whose low 64 bits
+    /// are `low` (from memory and from every partition's low-64 index),
+    /// ascending. The 64-bit id `TraceId(low)` itself is not listed.
+    pub fn trace_ids_with_low64(&self, low: u64) -> Result<Vec<TraceId>, StorageError> {
+        // Memory first, then disk: a flush in between writes the index entry
+        // before the trace leaves memory, so no id is missed.
+        let mut ids = self.live.ids_with_low64(low);
+        let prefix = keys::low64_prefix(low);
+        for name in self.partition_names() {
+            let Some(cf) = self.db.cf_handle(&name) else {
+                continue;
+            }; // dropped meanwhile
+            let mut opts = ReadOptions::default();
+            opts.set_prefix_same_as_start(true);
+            let iter = self.db.iterator_cf_opt(
+                &cf,
+                opts,
+                rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            );
+            for item in iter {
+                let (key, _) = item?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                ids.extend(keys::low64_key_id(&key));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// All spans of every trace whose low 64 bits are `low` — the 64-bit id
+    /// and any 128-bit ones sharing its low half — as one trace (Zipkin's
+    /// lenient trace ids); `None` when there are none.
+    pub fn get_trace_by_low64(&self, low: u64) -> Result<Option<TracesData>, StorageError> {
+        let mut merged: Option<TracesData> = None;
+        let ids = std::iter::once(TraceId(u128::from(low))).chain(self.trace_ids_with_low64(low)?);
+        for id in ids {
+            if let Some(data) = self.get_trace(id)? {
+                match &mut merged {
+                    None => merged = Some(data),
+                    Some(all) => all.resource_spans.extend(data.resource_spans),
+                }
+            }
+        }
+        Ok(merged)
     }
 
     /// Whole traces matching the query, newest matching span first, at most
