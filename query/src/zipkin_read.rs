@@ -10,13 +10,13 @@
 //! [`spoor_proto::zipkin_v2`]), `Access-Control-Allow-Origin: *`; 400/404
 //! errors as `text/plain` messages.
 //!
-//! How `/traces` is answered: the store returns the most recent traces with a
-//! span of the service in the window (at most `candidate_traces`), and each
-//! is then checked with Zipkin's rules — trace timestamp (root span, else the
-//! earliest) inside `[endTs − lookback, endTs]`, and every criterion over the
-//! service's spans, where annotation-query terms may be met by different
-//! spans. A match older than the candidate window is therefore missed; the
-//! answer never contains a trace that does not match.
+//! How `/traces` is answered: the store pages through the traces with a span
+//! of the service in the window, newest first, `candidate_traces` at a time,
+//! and each is checked with Zipkin's rules — trace timestamp (root span, else
+//! the earliest) inside `[endTs − lookback, endTs]`, and every criterion over
+//! the service's spans, where annotation-query terms may be met by different
+//! spans — until `limit` traces match or the window is exhausted, keeping
+//! only the best `limit` in memory.
 //!
 //! Trace ids (`query.zipkin.strict_trace_id`, Zipkin's `STRICT_TRACE_ID`):
 //! strict (the default) looks traces up and groups spans by the full id;
@@ -58,7 +58,9 @@ pub struct ZipkinReadSettings {
     pub default_lookback: Duration,
     /// Traces `/traces` returns without `limit`.
     pub default_limit: usize,
-    /// Most recent traces of a service examined per `/traces` request.
+    /// Candidate traces `/traces` reads from the store per step of its walk
+    /// through the window (a memory bound, not a limit on the answer), and
+    /// the recent traces `/remoteServices` and `/autocompleteValues` read.
     pub candidate_traces: usize,
     /// Tag keys offered by `/autocompleteKeys`.
     pub autocomplete_keys: Vec<String>,
@@ -511,32 +513,6 @@ fn trace_timestamp(spans: &[Json]) -> Option<u64> {
     })
 }
 
-/// Zipkin's lenient grouping: each found trace becomes the spans of every
-/// id sharing its low 64 bits, once per low half, in the order found.
-fn group_by_low64(
-    store: &Store,
-    found: Vec<(model::TracesData, Vec<Json>)>,
-) -> Result<Vec<(model::TracesData, Vec<Json>)>, spoor_storage::StorageError> {
-    let mut groups = BTreeSet::new();
-    let mut out = Vec::new();
-    for (data, spans) in found {
-        let Some(id) = first_trace_id(&data) else {
-            continue;
-        };
-        if !groups.insert(id.low()) {
-            continue;
-        }
-        match store.get_trace_by_low64(id.low())? {
-            Some(all) => {
-                let spans = encode_json(&all);
-                out.push((all, spans));
-            }
-            None => out.push((data, spans)),
-        }
-    }
-    Ok(out)
-}
-
 /// Concatenates per-trace span lists into `[[…],[…]]`.
 fn trace_list(traces: &[model::TracesData]) -> Vec<u8> {
     let mut out = vec![b'['];
@@ -557,7 +533,7 @@ async fn traces(
     let params = QueryParams::parse(query.as_deref());
     let criteria = TraceCriteria::parse(&params, &state.settings, now_ms())?;
     let store = state.store.clone();
-    let candidates = state.settings.candidate_traces.max(criteria.limit);
+    let page = state.settings.candidate_traces.max(1);
     let strict = state.settings.strict_trace_id;
     let body = blocking(move || {
         let services = criteria
@@ -567,25 +543,87 @@ async fn traces(
         if services.as_ref().is_some_and(Vec::is_empty) {
             return Ok(b"[]".to_vec());
         }
-        // Spans may start up to the window's length before the trace timestamp
-        // bound; the candidate search widens the window by one lookback.
-        let end = criteria.end_ts_ms;
-        let start = end.saturating_sub(criteria.lookback_ms.saturating_mul(2));
-        let mut found = recent_traces(&store, services, start, end, candidates)?;
-        if !strict {
-            found = group_by_low64(&store, found)?;
-        }
-        let mut matched: Vec<(u64, model::TracesData)> = found
-            .into_iter()
-            .filter_map(|(data, spans)| criteria.matches(&spans).map(|ts| (ts, data)))
-            .collect();
-        matched.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
-        matched.truncate(criteria.limit);
-        let traces: Vec<model::TracesData> = matched.into_iter().map(|(_, d)| d).collect();
+        let traces = search_traces(&store, &criteria, services, page, strict)?;
         Ok(trace_list(&traces))
     })
     .await?;
     Ok(json_body(body, false))
+}
+
+/// The newest `criteria.limit` traces matching `criteria`, newest first.
+///
+/// Candidates (traces with a span of one of `services`, or of any service,
+/// in the window) come from the store `page` at a time, newest latest
+/// matching span first, and are checked one by one; only the best `limit`
+/// matches are kept, so memory is bounded by `page + limit` traces whatever
+/// the number of candidates. The walk stops when the window is exhausted, or
+/// when `limit` traces matched and the next candidates' spans all started
+/// before the oldest kept trace timestamp (a trace's timestamp, its root
+/// span's start, is not after its spans' starts). Leniently, a candidate
+/// stands for every trace sharing its low 64 bits, checked and answered as
+/// one trace.
+fn search_traces(
+    store: &Store,
+    criteria: &TraceCriteria,
+    services: Option<Vec<String>>,
+    page: usize,
+    strict: bool,
+) -> Result<Vec<model::TracesData>, spoor_storage::StorageError> {
+    // Spans may start up to the window's length before the trace timestamp
+    // bound; the candidate search widens the window by one lookback.
+    let end = criteria.end_ts_ms;
+    let start = end.saturating_sub(criteria.lookback_ms.saturating_mul(2));
+    let streams: Vec<Option<String>> = match services {
+        None => vec![None],
+        Some(services) => services.into_iter().map(Some).collect(),
+    };
+    let limit = criteria.limit;
+    // (trace timestamp µs, id or low half, trace), newest first.
+    let mut best: Vec<(u64, u128, model::TracesData)> = Vec::new();
+    for service in streams {
+        let query = TraceQuery {
+            service,
+            start_min_ns: Some(start.saturating_mul(1_000_000)),
+            start_max_ns: Some(end.saturating_mul(1_000_000).saturating_add(999_999)),
+            limit: page,
+            ..Default::default()
+        };
+        let mut after = None;
+        loop {
+            let found = store.find_traces_page(&query, after)?;
+            let exhausted = found.len() < page;
+            after = found.last().map(|f| f.cursor);
+            for candidate in found {
+                let id = candidate.cursor.trace_id;
+                let key = if strict { id.0 } else { u128::from(id.low()) };
+                if best.iter().any(|(_, k, _)| *k == key) {
+                    continue;
+                }
+                let data = if strict {
+                    candidate.data
+                } else {
+                    store
+                        .get_trace_by_low64(id.low())?
+                        .unwrap_or(candidate.data)
+                };
+                let Some(ts) = criteria.matches(&encode_json(&data)) else {
+                    continue;
+                };
+                let at = best.partition_point(|(t, _, _)| *t >= ts);
+                if at < limit {
+                    best.insert(at, (ts, key, data));
+                    best.truncate(limit);
+                }
+            }
+            let Some(cursor) = after.filter(|_| !exhausted) else {
+                break;
+            };
+            if best.len() >= limit && cursor.latest_match_ns / 1000 < best[limit - 1].0 {
+                break;
+            }
+        }
+    }
+    Ok(best.into_iter().map(|(_, _, data)| data).collect())
 }
 
 /// Zipkin's normalised id text: lower-case hex, 16 or 32 characters, a
@@ -613,16 +651,6 @@ fn lookup(
         store.get_trace_by_low64(id.low())?
     };
     Ok(found.filter(|t| t.span_count() > 0))
-}
-
-/// The id of a trace's first span (all spans of a stored trace share it).
-fn first_trace_id(data: &model::TracesData) -> Option<TraceId> {
-    data.resource_spans
-        .iter()
-        .flat_map(|r| &r.scope_spans)
-        .flat_map(|s| &s.spans)
-        .next()
-        .and_then(|span| TraceId::from_bytes(&span.trace_id).ok())
 }
 
 async fn trace(

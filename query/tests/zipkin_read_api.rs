@@ -246,3 +246,56 @@ async fn upper_case_ids_are_read_leniently() {
     let (status, body) = h.get("/api/v2/trace/48485a3953bb612g").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+/// The trace ids of a list answer, in answer order.
+async fn list_ids(h: &Harness, uri: &str) -> Vec<u128> {
+    let (status, body) = h.get(uri).await;
+    assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|t| u128::from_str_radix(t[0]["traceId"].as_str().unwrap(), 16).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn traces_walks_past_the_first_candidates_until_the_limit_matches() {
+    // Pages of 10 candidates; the 15 newest traces do not match.
+    let h = Harness::new(ZipkinReadSettings {
+        candidate_traces: 10,
+        default_limit: 10,
+        ..Default::default()
+    });
+    for i in 0..40u64 {
+        let name = if i < 25 { "wanted" } else { "noise" };
+        h.write(1000 + u128::from(i), 1, 0, "front", name, i * 10);
+    }
+    let newest_wanted = |n: u128| (0..n).map(|k| 1024 - k).collect::<Vec<_>>();
+    for round in ["memory", "disk"] {
+        assert_eq!(
+            list_ids(
+                &h,
+                "/api/v2/traces?serviceName=front&spanName=wanted&limit=12"
+            )
+            .await,
+            newest_wanted(12),
+            "{round}"
+        );
+        assert_eq!(
+            list_ids(&h, "/api/v2/traces?spanName=wanted&limit=3").await,
+            newest_wanted(3),
+            "{round}"
+        );
+        // Fewer matches than the limit: the whole window is walked.
+        assert_eq!(
+            list_ids(
+                &h,
+                "/zipkin/api/v2/traces?serviceName=front&spanName=wanted&limit=100"
+            )
+            .await,
+            newest_wanted(25),
+            "{round}"
+        );
+        h.store.flush(true).unwrap();
+    }
+}

@@ -45,5 +45,5 @@ pub use error::StorageError;
 pub use matcher::span_matches;
 pub use prepare::{prepare_batch, PreparedBatch, PreparedTrace};
 pub use query::{Operation, TraceQuery};
-pub use rocks::{Store, StoreStats};
+pub use rocks::{FoundTrace, SearchCursor, Store, StoreStats};
 pub use summary::SpanSummary;
