@@ -627,7 +627,10 @@ fn search_traces(
 }
 
 /// Zipkin's normalised id text: lower-case hex, 16 or 32 characters, a
-/// 32-character id with 16 leading zeros shortened to 16.
+/// 32-character id with 16 leading zeros shortened to 16. Upper-case hex is
+/// accepted (zipkin-server answers 400; the spec recommends accepting ids
+/// pasted from other tools); an all-zero id is refused, as zipkin-server and
+/// ingest do.
 fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
     let text = text.trim();
     let id = TraceId::parse_hex(text).map_err(|_| {
@@ -635,6 +638,9 @@ fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
             "{text} should be a 1 to 32 character lower-hex string"
         ))
     })?;
+    if id.is_zero() {
+        return Err(bad("traceId is all zeros"));
+    }
     Ok((id, id.to_jaeger_hex()))
 }
 
@@ -879,5 +885,15 @@ mod tests {
             "5b8efff798038103d269b633813fc60c"
         );
         assert!(normalize_trace_id("xyz").is_err());
+        assert_eq!(
+            normalize_trace_id("0000").unwrap_err().to_string(),
+            "traceId is all zeros"
+        );
+        assert_eq!(
+            normalize_trace_id(" 463AC35C9F6413AD48485A3953BB6124 ")
+                .unwrap()
+                .1,
+            "463ac35c9f6413ad48485a3953bb6124"
+        );
     }
 }

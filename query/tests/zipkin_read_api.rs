@@ -243,8 +243,21 @@ async fn upper_case_ids_are_read_leniently() {
         h.trace_names(&LONG_HEX.to_uppercase()).await.unwrap(),
         ["long-child"]
     );
+    assert_eq!(
+        h.list_names(&format!(
+            "/api/v2/traceMany?traceIds={},{SHORT_HEX}",
+            LONG_HEX.to_uppercase()
+        ))
+        .await,
+        strings(&[&["long-child"], &["short-root"]])
+    );
     let (status, body) = h.get("/api/v2/trace/48485a3953bb612g").await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = h.get("/api/v2/trace/0000000000000000").await;
+    assert_eq!(
+        (status, body),
+        (StatusCode::BAD_REQUEST, Json::from("traceId is all zeros"))
+    );
 }
 
 /// The trace ids of a list answer, in answer order.
