@@ -577,9 +577,7 @@ fn search_traces(
         None => vec![None],
         Some(services) => services.into_iter().map(Some).collect(),
     };
-    let limit = criteria.limit;
-    // (trace timestamp µs, id or low half, trace), newest first.
-    let mut best: Vec<(u64, u128, model::TracesData)> = Vec::new();
+    let mut best = Best::new(criteria.limit);
     for service in streams {
         let query = TraceQuery {
             service,
@@ -596,7 +594,7 @@ fn search_traces(
             for candidate in found {
                 let id = candidate.cursor.trace_id;
                 let key = if strict { id.0 } else { u128::from(id.low()) };
-                if best.iter().any(|(_, k, _)| *k == key) {
+                if best.holds(key) {
                     continue;
                 }
                 let data = if strict {
@@ -609,21 +607,110 @@ fn search_traces(
                 let Some(ts) = criteria.matches(&encode_json(&data)) else {
                     continue;
                 };
-                let at = best.partition_point(|(t, _, _)| *t >= ts);
-                if at < limit {
-                    best.insert(at, (ts, key, data));
-                    best.truncate(limit);
-                }
+                best.offer(ts, key, data);
             }
             let Some(cursor) = after.filter(|_| !exhausted) else {
                 break;
             };
-            if best.len() >= limit && cursor.latest_match_ns / 1000 < best[limit - 1].0 {
+            if best
+                .oldest_if_full()
+                .is_some_and(|ts| cursor.latest_match_ns / 1000 < ts)
+            {
                 break;
             }
         }
     }
-    Ok(best.into_iter().map(|(_, _, data)| data).collect())
+    Ok(best.newest_first())
+}
+
+/// A matched trace kept by [`Best`].
+struct Kept {
+    timestamp_us: u64,
+    key: u128,
+    data: model::TracesData,
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Kept {}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kept {
+    /// Reversed, so the heap's top is the oldest trace kept.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.timestamp_us, other.key).cmp(&(self.timestamp_us, self.key))
+    }
+}
+
+/// The `limit` newest matched traces seen so far (a min-heap by trace
+/// timestamp plus the keys held, so each offer costs O(log limit)).
+struct Best {
+    limit: usize,
+    heap: std::collections::BinaryHeap<Kept>,
+    keys: std::collections::HashSet<u128>,
+}
+
+impl Best {
+    fn new(limit: usize) -> Self {
+        Best {
+            limit,
+            heap: Default::default(),
+            keys: Default::default(),
+        }
+    }
+
+    /// Whether a trace (full id, or low half when lenient) is kept.
+    fn holds(&self, key: u128) -> bool {
+        self.keys.contains(&key)
+    }
+
+    /// Keeps the trace if it is among the `limit` newest.
+    fn offer(&mut self, timestamp_us: u64, key: u128, data: model::TracesData) {
+        if self.heap.len() >= self.limit
+            && self
+                .heap
+                .peek()
+                .is_some_and(|oldest| oldest.timestamp_us >= timestamp_us)
+        {
+            return;
+        }
+        self.keys.insert(key);
+        self.heap.push(Kept {
+            timestamp_us,
+            key,
+            data,
+        });
+        if self.heap.len() > self.limit {
+            if let Some(evicted) = self.heap.pop() {
+                self.keys.remove(&evicted.key);
+            }
+        }
+    }
+
+    /// The oldest kept trace timestamp once `limit` traces are kept.
+    fn oldest_if_full(&self) -> Option<u64> {
+        (self.heap.len() >= self.limit)
+            .then(|| self.heap.peek().map(|k| k.timestamp_us))
+            .flatten()
+    }
+
+    fn newest_first(self) -> Vec<model::TracesData> {
+        // Ascending in the reversed order is newest first.
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|k| k.data)
+            .collect()
+    }
 }
 
 /// Zipkin's normalised id text: lower-case hex, 16 or 32 characters, a
@@ -867,6 +954,33 @@ mod tests {
                 .matches(&spans),
             None
         );
+    }
+
+    #[test]
+    fn best_keeps_the_newest_traces_once_each() {
+        let mut best = Best::new(2);
+        assert_eq!(best.oldest_if_full(), None);
+        let data = model::TracesData::default;
+        best.offer(5, 1, data());
+        best.offer(9, 2, data());
+        assert_eq!(best.oldest_if_full(), Some(5));
+        best.offer(3, 3, data());
+        assert!(!best.holds(3));
+        best.offer(7, 4, data());
+        assert!(!best.holds(1) && best.holds(2) && best.holds(4));
+        assert_eq!(best.oldest_if_full(), Some(7));
+        assert_eq!(best.newest_first().len(), 2);
+        let mut one = Best::new(3);
+        for (ts, key) in [(4, 10), (8, 11), (6, 12)] {
+            one.offer(ts, key, data());
+        }
+        let order: Vec<u64> = one
+            .heap
+            .into_sorted_vec()
+            .iter()
+            .map(|k| k.timestamp_us)
+            .collect();
+        assert_eq!(order, [8, 6, 4]);
     }
 
     #[test]
