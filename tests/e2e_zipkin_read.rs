@@ -183,6 +183,70 @@ async fn zipkin_lens_and_grafana_read_sequences() {
     post_zipkin(&http, &spoor, json!([])).await;
 }
 
+/// Zipkin's STRICT_TRACE_ID both ways: a 128-bit and a 64-bit span with the
+/// same low half, posted to the real binary, read back by either id. Strict
+/// (the default) keeps them apart; lenient answers both spans for either id
+/// and groups them into one trace in `/traces` — from memory and, after the
+/// flush, from disk through the low-64 index.
+#[tokio::test]
+async fn strict_and_lenient_trace_ids() {
+    const LONG: &str = "5af7183fb1d4cf5f6ad1c2a9b3e4f501";
+    const SHORT: &str = "6ad1c2a9b3e4f501";
+    let http = reqwest::Client::new();
+    for strict in [true, false] {
+        let spoor = Spoor::start_with(&[
+            "--config",
+            &write_config(&format!(
+                "storage:\n  trace_idle_timeout: 200ms\nquery:\n  zipkin:\n    strict_trace_id: {strict}\n"
+            )),
+        ]);
+        let now_us = now_ns() / 1000 - 5_000_000;
+        post_zipkin(
+            &http,
+            &spoor,
+            json!([
+                {"traceId": SHORT, "id": "0000000000000001", "name": "short root", "timestamp": now_us,
+                 "duration": 10_000, "localEndpoint": {"serviceName": "front"}},
+                {"traceId": LONG, "parentId": "0000000000000001", "id": "0000000000000002", "name": "long child",
+                 "timestamp": now_us + 1_000, "duration": 5_000, "localEndpoint": {"serviceName": "front"}}
+            ]),
+        )
+        .await;
+        let api = format!("{}/api/v2", spoor.zipkin_url());
+        let ids = |body: &Value| {
+            let mut ids: Vec<String> = body
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["traceId"].as_str().unwrap().to_string())
+                .collect();
+            ids.sort();
+            ids
+        };
+        // Once while the spans are buffered, once after they were flushed.
+        for round in ["memory", "disk"] {
+            if round == "disk" {
+                tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+            }
+            let (status, short) = get(&http, format!("{api}/trace/{SHORT}")).await;
+            let (_, long) = get(&http, format!("{api}/trace/{}", LONG.to_uppercase())).await;
+            let (_, traces) = get(&http, format!("{api}/traces?serviceName=front")).await;
+            let traces = traces.as_array().unwrap();
+            assert_eq!(status, 200, "{strict} {round}");
+            if strict {
+                assert_eq!(ids(&short), [SHORT], "{round}");
+                assert_eq!(ids(&long), [LONG], "{round}");
+                assert_eq!(traces.len(), 2, "{round}");
+            } else {
+                assert_eq!(ids(&short), [LONG, SHORT], "{round}");
+                assert_eq!(ids(&long), [LONG, SHORT], "{round}");
+                assert_eq!(traces.len(), 1, "{round}");
+                assert_eq!(ids(&traces[0]), [LONG, SHORT], "{round}");
+            }
+        }
+    }
+}
+
 /// Writes a config file into a temporary directory kept for the rest of the
 /// test process, and returns its path.
 fn write_config(yaml: &str) -> String {

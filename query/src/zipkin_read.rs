@@ -10,14 +10,22 @@
 //! [`spoor_proto::zipkin_v2`]), `Access-Control-Allow-Origin: *`; 400/404
 //! errors as `text/plain` messages.
 //!
-//! How `/traces` is answered: the store returns the most recent traces with a
-//! span of the service in the window (at most `candidate_traces`), and each
-//! is then checked with Zipkin's rules — trace timestamp (root span, else the
-//! earliest) inside `[endTs − lookback, endTs]`, and every criterion over the
-//! service's spans, where annotation-query terms may be met by different
-//! spans. A match older than the candidate window is therefore missed; the
-//! answer never contains a trace that does not match. Lookups are by the full
-//! trace id (Zipkin's strict mode). `/remoteServices` and
+//! How `/traces` is answered: the store pages through the traces with a span
+//! of the service in the window, newest first, `candidate_traces` at a time,
+//! and each is checked with Zipkin's rules — trace timestamp (root span, else
+//! the earliest) inside `[endTs − lookback, endTs]`, and every criterion over
+//! the service's spans, where annotation-query terms may be met by different
+//! spans — until `limit` traces match or the window is exhausted, keeping
+//! only the best `limit` in memory.
+//!
+//! Trace ids (`query.zipkin.strict_trace_id`, Zipkin's `STRICT_TRACE_ID`):
+//! strict (the default) looks traces up and groups spans by the full id;
+//! lenient uses only the low 64 bits, so `/trace/{16 hex}` also returns the
+//! spans stored under a 128-bit id with that low half (and the other way
+//! round), through the store's low-64 index, and `/traces` and `/traceMany`
+//! answer the spans of all those ids as one trace. Ids are read in any case
+//! (upper-case hex is accepted, as the spec recommends for pasted ids).
+//! `/remoteServices` and
 //! `/autocompleteValues` are read from recent traces the same way;
 //! `/dependencies` reads the links the analytics persisted
 //! (`crate::dependencies`).
@@ -50,10 +58,15 @@ pub struct ZipkinReadSettings {
     pub default_lookback: Duration,
     /// Traces `/traces` returns without `limit`.
     pub default_limit: usize,
-    /// Most recent traces of a service examined per `/traces` request.
+    /// Candidate traces `/traces` reads from the store per step of its walk
+    /// through the window (a memory bound, not a limit on the answer), and
+    /// the recent traces `/remoteServices` and `/autocompleteValues` read.
     pub candidate_traces: usize,
     /// Tag keys offered by `/autocompleteKeys`.
     pub autocomplete_keys: Vec<String>,
+    /// Zipkin's `STRICT_TRACE_ID`: match trace ids in full (true), or by
+    /// their low 64 bits only (false, for a migration to 128-bit ids).
+    pub strict_trace_id: bool,
 }
 
 impl Default for ZipkinReadSettings {
@@ -63,6 +76,7 @@ impl Default for ZipkinReadSettings {
             default_limit: 10,
             candidate_traces: 1000,
             autocomplete_keys: Vec::new(),
+            strict_trace_id: true,
         }
     }
 }
@@ -519,7 +533,8 @@ async fn traces(
     let params = QueryParams::parse(query.as_deref());
     let criteria = TraceCriteria::parse(&params, &state.settings, now_ms())?;
     let store = state.store.clone();
-    let candidates = state.settings.candidate_traces.max(criteria.limit);
+    let page = state.settings.candidate_traces.max(1);
+    let strict = state.settings.strict_trace_id;
     let body = blocking(move || {
         let services = criteria
             .service
@@ -528,26 +543,181 @@ async fn traces(
         if services.as_ref().is_some_and(Vec::is_empty) {
             return Ok(b"[]".to_vec());
         }
-        // Spans may start up to the window's length before the trace timestamp
-        // bound; the candidate search widens the window by one lookback.
-        let end = criteria.end_ts_ms;
-        let start = end.saturating_sub(criteria.lookback_ms.saturating_mul(2));
-        let found = recent_traces(&store, services, start, end, candidates)?;
-        let mut matched: Vec<(u64, model::TracesData)> = found
-            .into_iter()
-            .filter_map(|(data, spans)| criteria.matches(&spans).map(|ts| (ts, data)))
-            .collect();
-        matched.sort_by_key(|(ts, _)| std::cmp::Reverse(*ts));
-        matched.truncate(criteria.limit);
-        let traces: Vec<model::TracesData> = matched.into_iter().map(|(_, d)| d).collect();
+        let traces = search_traces(&store, &criteria, services, page, strict)?;
         Ok(trace_list(&traces))
     })
     .await?;
     Ok(json_body(body, false))
 }
 
+/// The newest `criteria.limit` traces matching `criteria`, newest first.
+///
+/// Candidates (traces with a span of one of `services`, or of any service,
+/// in the window) come from the store `page` at a time, newest latest
+/// matching span first, and are checked one by one; only the best `limit`
+/// matches are kept, so memory is bounded by `page + limit` traces whatever
+/// the number of candidates. The walk stops when the window is exhausted, or
+/// when `limit` traces matched and the next candidates' spans all started
+/// before the oldest kept trace timestamp (a trace's timestamp, its root
+/// span's start, is not after its spans' starts). Leniently, a candidate
+/// stands for every trace sharing its low 64 bits, checked and answered as
+/// one trace.
+fn search_traces(
+    store: &Store,
+    criteria: &TraceCriteria,
+    services: Option<Vec<String>>,
+    page: usize,
+    strict: bool,
+) -> Result<Vec<model::TracesData>, spoor_storage::StorageError> {
+    // Spans may start up to the window's length before the trace timestamp
+    // bound; the candidate search widens the window by one lookback.
+    let end = criteria.end_ts_ms;
+    let start = end.saturating_sub(criteria.lookback_ms.saturating_mul(2));
+    let streams: Vec<Option<String>> = match services {
+        None => vec![None],
+        Some(services) => services.into_iter().map(Some).collect(),
+    };
+    let mut best = Best::new(criteria.limit);
+    for service in streams {
+        let query = TraceQuery {
+            service,
+            start_min_ns: Some(start.saturating_mul(1_000_000)),
+            start_max_ns: Some(end.saturating_mul(1_000_000).saturating_add(999_999)),
+            limit: page,
+            ..Default::default()
+        };
+        let mut after = None;
+        loop {
+            let found = store.find_traces_page(&query, after)?;
+            let exhausted = found.len() < page;
+            after = found.last().map(|f| f.cursor);
+            for candidate in found {
+                let id = candidate.cursor.trace_id;
+                let key = if strict { id.0 } else { u128::from(id.low()) };
+                if best.holds(key) {
+                    continue;
+                }
+                let data = if strict {
+                    candidate.data
+                } else {
+                    store
+                        .get_trace_by_low64(id.low())?
+                        .unwrap_or(candidate.data)
+                };
+                let Some(ts) = criteria.matches(&encode_json(&data)) else {
+                    continue;
+                };
+                best.offer(ts, key, data);
+            }
+            let Some(cursor) = after.filter(|_| !exhausted) else {
+                break;
+            };
+            if best
+                .oldest_if_full()
+                .is_some_and(|ts| cursor.latest_match_ns / 1000 < ts)
+            {
+                break;
+            }
+        }
+    }
+    Ok(best.newest_first())
+}
+
+/// A matched trace kept by [`Best`].
+struct Kept {
+    timestamp_us: u64,
+    key: u128,
+    data: model::TracesData,
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Kept {}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Kept {
+    /// Reversed, so the heap's top is the oldest trace kept.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.timestamp_us, other.key).cmp(&(self.timestamp_us, self.key))
+    }
+}
+
+/// The `limit` newest matched traces seen so far (a min-heap by trace
+/// timestamp plus the keys held, so each offer costs O(log limit)).
+struct Best {
+    limit: usize,
+    heap: std::collections::BinaryHeap<Kept>,
+    keys: std::collections::HashSet<u128>,
+}
+
+impl Best {
+    fn new(limit: usize) -> Self {
+        Best {
+            limit,
+            heap: Default::default(),
+            keys: Default::default(),
+        }
+    }
+
+    /// Whether a trace (full id, or low half when lenient) is kept.
+    fn holds(&self, key: u128) -> bool {
+        self.keys.contains(&key)
+    }
+
+    /// Keeps the trace if it is among the `limit` newest.
+    fn offer(&mut self, timestamp_us: u64, key: u128, data: model::TracesData) {
+        if self.heap.len() >= self.limit
+            && self
+                .heap
+                .peek()
+                .is_some_and(|oldest| oldest.timestamp_us >= timestamp_us)
+        {
+            return;
+        }
+        self.keys.insert(key);
+        self.heap.push(Kept {
+            timestamp_us,
+            key,
+            data,
+        });
+        if self.heap.len() > self.limit {
+            if let Some(evicted) = self.heap.pop() {
+                self.keys.remove(&evicted.key);
+            }
+        }
+    }
+
+    /// The oldest kept trace timestamp once `limit` traces are kept.
+    fn oldest_if_full(&self) -> Option<u64> {
+        (self.heap.len() >= self.limit)
+            .then(|| self.heap.peek().map(|k| k.timestamp_us))
+            .flatten()
+    }
+
+    fn newest_first(self) -> Vec<model::TracesData> {
+        // Ascending in the reversed order is newest first.
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|k| k.data)
+            .collect()
+    }
+}
+
 /// Zipkin's normalised id text: lower-case hex, 16 or 32 characters, a
-/// 32-character id with 16 leading zeros shortened to 16.
+/// 32-character id with 16 leading zeros shortened to 16. Upper-case hex is
+/// accepted (zipkin-server answers 400; the spec recommends accepting ids
+/// pasted from other tools); an all-zero id is refused, as zipkin-server and
+/// ingest do.
 fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
     let text = text.trim();
     let id = TraceId::parse_hex(text).map_err(|_| {
@@ -555,7 +725,25 @@ fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
             "{text} should be a 1 to 32 character lower-hex string"
         ))
     })?;
+    if id.is_zero() {
+        return Err(bad("traceId is all zeros"));
+    }
     Ok((id, id.to_jaeger_hex()))
+}
+
+/// The spans of trace `id`: of exactly that id when `strict`, else of every
+/// id sharing its low 64 bits. `None` when there are none.
+fn lookup(
+    store: &Store,
+    id: TraceId,
+    strict: bool,
+) -> Result<Option<model::TracesData>, spoor_storage::StorageError> {
+    let found = if strict {
+        store.get_trace(id)?
+    } else {
+        store.get_trace_by_low64(id.low())?
+    };
+    Ok(found.filter(|t| t.span_count() > 0))
 }
 
 async fn trace(
@@ -564,8 +752,9 @@ async fn trace(
 ) -> Result<Response, ZipkinError> {
     let (id, normalized) = normalize_trace_id(&text)?;
     let store = state.store.clone();
-    let found = blocking(move || store.get_trace(id)).await?;
-    match found.filter(|t| t.span_count() > 0) {
+    let strict = state.settings.strict_trace_id;
+    let found = blocking(move || lookup(&store, id, strict)).await?;
+    match found {
         Some(trace) => Ok(json_body(encode_json_bytes(&trace), false)),
         None => Err(ZipkinError::NotFound(normalized)),
     }
@@ -598,12 +787,16 @@ async fn trace_many(
         _ => {}
     }
     let store = state.store.clone();
+    let strict = state.settings.strict_trace_id;
     let traces = blocking(move || {
         let mut found = Vec::new();
+        let mut groups = BTreeSet::new();
         for id in ids {
-            if let Some(trace) = store.get_trace(id)?.filter(|t| t.span_count() > 0) {
-                found.push(trace);
+            // Leniently, two ids with one low half name one trace.
+            if !strict && !groups.insert(id.low()) {
+                continue;
             }
+            found.extend(lookup(&store, id, strict)?);
         }
         Ok(found)
     })
@@ -764,6 +957,33 @@ mod tests {
     }
 
     #[test]
+    fn best_keeps_the_newest_traces_once_each() {
+        let mut best = Best::new(2);
+        assert_eq!(best.oldest_if_full(), None);
+        let data = model::TracesData::default;
+        best.offer(5, 1, data());
+        best.offer(9, 2, data());
+        assert_eq!(best.oldest_if_full(), Some(5));
+        best.offer(3, 3, data());
+        assert!(!best.holds(3));
+        best.offer(7, 4, data());
+        assert!(!best.holds(1) && best.holds(2) && best.holds(4));
+        assert_eq!(best.oldest_if_full(), Some(7));
+        assert_eq!(best.newest_first().len(), 2);
+        let mut one = Best::new(3);
+        for (ts, key) in [(4, 10), (8, 11), (6, 12)] {
+            one.offer(ts, key, data());
+        }
+        let order: Vec<u64> = one
+            .heap
+            .into_sorted_vec()
+            .iter()
+            .map(|k| k.timestamp_us)
+            .collect();
+        assert_eq!(order, [8, 6, 4]);
+    }
+
+    #[test]
     fn trace_ids_are_normalised() {
         assert_eq!(normalize_trace_id("ABC").unwrap().1, "0000000000000abc");
         assert_eq!(
@@ -779,5 +999,15 @@ mod tests {
             "5b8efff798038103d269b633813fc60c"
         );
         assert!(normalize_trace_id("xyz").is_err());
+        assert_eq!(
+            normalize_trace_id("0000").unwrap_err().to_string(),
+            "traceId is all zeros"
+        );
+        assert_eq!(
+            normalize_trace_id(" 463AC35C9F6413AD48485A3953BB6124 ")
+                .unwrap()
+                .1,
+            "463ac35c9f6413ad48485a3953bb6124"
+        );
     }
 }

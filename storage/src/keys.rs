@@ -3,7 +3,11 @@
 //! - `wal` CF: `seq (u64 BE)` → [`crate::summary::WalRecord`].
 //! - partition CFs (`p<unix start secs>`): `t | trace_id (16) | block (u64 BE)` →
 //!   [`crate::summary::StoredTrace`]; `b | block (u64 BE)` → block trace list;
-//!   `m | block (u64 BE)` → block meta.
+//!   `m | block (u64 BE)` → block meta; `l | low64 (u64 BE) | 0 (u64) |
+//!   high64 (u64 BE)` → empty, one per 128-bit trace (high half non-zero)
+//!   with a record in the partition: the low-64 index of lenient trace-id
+//!   lookups. The zero word makes `l | low64 | 0` exactly the 17-byte prefix
+//!   the partition's prefix bloom filters hash, so a miss stays cheap.
 //! - `catalog` CF: `service \0 operation \0 kind` → last-seen partition start (u64 BE).
 //! - `meta` CF: small named values (next block id).
 //! - `aggregates` CF: `bucket start ms (u64 BE)` → one bucket of analytics
@@ -59,6 +63,36 @@ pub fn trace_key(id: TraceId, block: u64) -> [u8; TRACE_PREFIX_LEN + 8] {
     k[..TRACE_PREFIX_LEN].copy_from_slice(&trace_prefix(id));
     k[TRACE_PREFIX_LEN..].copy_from_slice(&block.to_be_bytes());
     k
+}
+
+/// The prefix under which every low-64 index entry with low half `low` lives.
+pub fn low64_prefix(low: u64) -> [u8; TRACE_PREFIX_LEN] {
+    let mut k = [0u8; TRACE_PREFIX_LEN];
+    k[0] = b'l';
+    k[1..9].copy_from_slice(&low.to_be_bytes());
+    k
+}
+
+/// Low-64 index key of a trace; `None` for a 64-bit id (high half zero),
+/// which a lenient lookup reads directly and so is not indexed.
+pub fn low64_key(id: TraceId) -> Option<[u8; TRACE_PREFIX_LEN + 8]> {
+    if id.high() == 0 {
+        return None;
+    }
+    let mut k = [0u8; TRACE_PREFIX_LEN + 8];
+    k[..TRACE_PREFIX_LEN].copy_from_slice(&low64_prefix(id.low()));
+    k[TRACE_PREFIX_LEN..].copy_from_slice(&id.high().to_be_bytes());
+    Some(k)
+}
+
+/// The trace id of a low-64 index key.
+pub fn low64_key_id(key: &[u8]) -> Option<TraceId> {
+    if key.len() != TRACE_PREFIX_LEN + 8 || key[0] != b'l' {
+        return None;
+    }
+    let low = u64::from_be_bytes(key[1..9].try_into().ok()?);
+    let high = u64::from_be_bytes(key[TRACE_PREFIX_LEN..].try_into().ok()?);
+    Some(TraceId::from_halves(high, low))
 }
 
 /// Key of a block's trace list.
@@ -128,6 +162,17 @@ mod tests {
         let id = TraceId(42);
         assert!(trace_key(id, 1).starts_with(&trace_prefix(id)));
         assert!(trace_key(id, 1) < trace_key(id, 2));
+    }
+
+    #[test]
+    fn low64_keys_index_only_128_bit_ids_and_round_trip() {
+        assert_eq!(low64_key(TraceId(7)), None);
+        let id = TraceId::from_halves(0xabc, 7);
+        let key = low64_key(id).unwrap();
+        assert!(key.starts_with(&low64_prefix(7)));
+        assert!(!key.starts_with(&low64_prefix(8)));
+        assert_eq!(low64_key_id(&key), Some(id));
+        assert_eq!(low64_key_id(&trace_key(id, 1)), None);
     }
 
     #[test]

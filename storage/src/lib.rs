@@ -3,7 +3,9 @@
 //!
 //! In: [`PreparedBatch`]es (spans grouped by trace and encoded, built by
 //! [`prepare_batch`] on the caller's thread) through [`Store::write_batches`].
-//! Out: whole traces ([`Store::get_trace`]), search ([`Store::find_traces`]),
+//! Out: whole traces ([`Store::get_trace`], or by the low 64 bits of the id
+//! with [`Store::get_trace_by_low64`] for Zipkin's lenient trace ids), search
+//! ([`Store::find_traces`]),
 //! the service/operation catalogue ([`Store::services`],
 //! [`Store::operations`]), and the analytics aggregates (RED series and
 //! dependency links in time buckets, [`aggregates`]). A [`TraceDecider`] set
@@ -43,5 +45,5 @@ pub use error::StorageError;
 pub use matcher::span_matches;
 pub use prepare::{prepare_batch, PreparedBatch, PreparedTrace};
 pub use query::{Operation, TraceQuery};
-pub use rocks::{Store, StoreStats};
+pub use rocks::{FoundTrace, SearchCursor, Store, StoreStats};
 pub use summary::SpanSummary;

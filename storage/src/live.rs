@@ -4,9 +4,10 @@
 //! In: prepared traces tagged with the write-ahead sequence number they were
 //! logged under. Out: traces due for flushing (idle, too old, or the oldest
 //! when the buffer is over its bounds), the lowest write-ahead sequence still
-//! needed, and read access for trace-by-id and search.
+//! needed, and read access for trace-by-id, search, and the lookup of
+//! 128-bit trace ids by their low 64 bits (lenient Zipkin ids).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -51,6 +52,10 @@ pub struct LiveBuffer {
     bytes: AtomicU64,
     /// Write-ahead sequence → number of live traces holding spans from it.
     seq_refs: Mutex<BTreeMap<u64, usize>>,
+    /// (low 64 bits, high 64 bits) of every held trace whose high half is
+    /// non-zero: the live side of the low-64 index. A 64-bit id is its own
+    /// low half, so it needs no entry.
+    by_low64: Mutex<BTreeSet<(u64, u64)>>,
 }
 
 impl LiveBuffer {
@@ -84,7 +89,35 @@ impl LiveBuffer {
         if new_ref {
             *self.seq_refs.lock().entry(seq).or_insert(0) += 1;
         }
+        let id = prepared.trace_id;
+        if id.high() != 0 {
+            // After the trace is in the map (see `forget_low64`).
+            self.by_low64.lock().insert((id.low(), id.high()));
+        }
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// Drops the low-64 entry of a trace no longer held. The check runs under
+    /// the index lock and `insert` adds its entry only after the trace is in
+    /// the map, so a trace re-created meanwhile keeps its entry.
+    fn forget_low64(&self, id: TraceId) {
+        if id.high() == 0 {
+            return;
+        }
+        let mut index = self.by_low64.lock();
+        if !self.traces.contains_key(&id) {
+            index.remove(&(id.low(), id.high()));
+        }
+    }
+
+    /// Ids of the held traces with a non-zero high half whose low 64 bits
+    /// are `low`, ascending.
+    pub fn ids_with_low64(&self, low: u64) -> Vec<TraceId> {
+        self.by_low64
+            .lock()
+            .range((low, 0)..=(low, u64::MAX))
+            .map(|(low, high)| TraceId::from_halves(*high, *low))
+            .collect()
     }
 
     /// Number of traces held.
@@ -194,6 +227,7 @@ impl LiveBuffer {
         if remove {
             self.traces
                 .remove_if(&item.trace_id, |_, t| t.fragments.is_empty());
+            self.forget_low64(item.trace_id);
         }
         self.bytes.fetch_sub(freed as u64, Ordering::Relaxed);
         let mut refs = self.seq_refs.lock();
@@ -272,6 +306,49 @@ mod tests {
         assert_eq!(t.fragments[0].0, 2);
         assert_eq!(buf.lowest_seq(), Some(2));
         assert_eq!(buf.byte_count(), 4);
+    }
+
+    #[test]
+    fn held_128_bit_traces_are_found_by_their_low_half_until_flushed() {
+        let buf = LiveBuffer::default();
+        let t0 = Instant::now();
+        let long = (5u128 << 64) | 9;
+        buf.insert(1, &prepared(long, b"abc"), t0);
+        buf.insert(2, &prepared(9, b"de"), t0);
+        buf.insert(3, &prepared((6u128 << 64) | 10, b"f"), t0);
+        assert_eq!(buf.ids_with_low64(9), [TraceId(long)]);
+        assert!(buf.ids_with_low64(5).is_empty());
+        let due = buf.due(
+            t0,
+            Duration::ZERO,
+            Duration::from_secs(10),
+            u64::MAX,
+            usize::MAX,
+            true,
+        );
+        let first = due.iter().find(|d| d.trace_id == TraceId(long)).unwrap();
+        // A late fragment keeps the trace (and its entry) in the buffer.
+        buf.insert(4, &prepared(long, b"late"), t0);
+        buf.remove_flushed(first);
+        assert_eq!(buf.ids_with_low64(9), [TraceId(long)]);
+        for d in due.iter().filter(|d| d.trace_id != TraceId(long)) {
+            buf.remove_flushed(d);
+        }
+        assert_eq!(buf.trace_count(), 1);
+        let rest = buf.due(
+            t0,
+            Duration::ZERO,
+            Duration::from_secs(10),
+            u64::MAX,
+            usize::MAX,
+            true,
+        );
+        for d in &rest {
+            buf.remove_flushed(d);
+        }
+        assert_eq!(buf.trace_count(), 0);
+        assert!(buf.ids_with_low64(9).is_empty());
+        assert!(buf.ids_with_low64(10).is_empty());
     }
 
     #[test]

@@ -576,6 +576,10 @@ impl Store {
                     keys::trace_key(item.trace_id, block),
                     record.encode_to_vec(),
                 );
+                // The low-64 index lives and dies with the record's partition.
+                if let Some(key) = keys::low64_key(item.trace_id) {
+                    wb.put_cf(&cf, key, []);
+                }
             }
             wb.put_cf(&cf, keys::block_traces_key(block), traces.encode_to_vec());
             wb.put_cf(&cf, keys::block_meta_key(block), meta.encode_to_vec());
@@ -696,6 +700,25 @@ fn build_block(block: u64, items: &[FlushItem]) -> (BlockTraces, BlockMeta) {
 // ---------------------------------------------------------------------------
 // Reads
 
+/// A position in a newest-first search (see [`Store::find_traces_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// Start of the trace's latest span that matches the query, ns.
+    pub latest_match_ns: u64,
+    /// The trace.
+    pub trace_id: TraceId,
+}
+
+/// One trace of a search page.
+#[derive(Debug, Clone)]
+pub struct FoundTrace {
+    /// Where the trace stands in the search order; pass the last one of a
+    /// page to get the next page.
+    pub cursor: SearchCursor,
+    /// All its spans.
+    pub data: TracesData,
+}
+
 /// A verified search hit.
 struct Hit {
     latest_match_ns: u64,
@@ -771,22 +794,102 @@ impl Store {
         Ok(Some(data))
     }
 
+    /// Ids of the stored traces with a non-zero high half whose low 64 bits
+    /// are `low` (from memory and from every partition's low-64 index),
+    /// ascending. The 64-bit id `TraceId(low)` itself is not listed.
+    pub fn trace_ids_with_low64(&self, low: u64) -> Result<Vec<TraceId>, StorageError> {
+        // Memory first, then disk: a flush in between writes the index entry
+        // before the trace leaves memory, so no id is missed.
+        let mut ids = self.live.ids_with_low64(low);
+        let prefix = keys::low64_prefix(low);
+        for name in self.partition_names() {
+            let Some(cf) = self.db.cf_handle(&name) else {
+                continue;
+            }; // dropped meanwhile
+            let mut opts = ReadOptions::default();
+            opts.set_prefix_same_as_start(true);
+            let iter = self.db.iterator_cf_opt(
+                &cf,
+                opts,
+                rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            );
+            for item in iter {
+                let (key, _) = item?;
+                if !key.starts_with(&prefix) {
+                    break;
+                }
+                ids.extend(keys::low64_key_id(&key));
+            }
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// All spans of every trace whose low 64 bits are `low` — the 64-bit id
+    /// and any 128-bit ones sharing its low half — as one trace (Zipkin's
+    /// lenient trace ids); `None` when there are none.
+    pub fn get_trace_by_low64(&self, low: u64) -> Result<Option<TracesData>, StorageError> {
+        let mut merged: Option<TracesData> = None;
+        let ids = std::iter::once(TraceId(u128::from(low))).chain(self.trace_ids_with_low64(low)?);
+        for id in ids {
+            if let Some(data) = self.get_trace(id)? {
+                match &mut merged {
+                    None => merged = Some(data),
+                    Some(all) => all.resource_spans.extend(data.resource_spans),
+                }
+            }
+        }
+        Ok(merged)
+    }
+
     /// Whole traces matching the query, newest matching span first, at most
     /// `query.limit`.
     pub fn find_traces(&self, query: &TraceQuery) -> Result<Vec<TracesData>, StorageError> {
-        Ok(self.search(query)?.into_iter().map(|h| h.data).collect())
+        Ok(self
+            .search(query, None)?
+            .into_iter()
+            .map(|h| h.data)
+            .collect())
     }
 
     /// Ids of the traces [`Store::find_traces`] would return.
     pub fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError> {
         Ok(self
-            .search(query)?
+            .search(query, None)?
             .into_iter()
             .map(|h| h.trace_id)
             .collect())
     }
 
-    fn search(&self, query: &TraceQuery) -> Result<Vec<Hit>, StorageError> {
+    /// One page of a search that walks every match, newest first: at most
+    /// `query.limit` matching traces that come after `after` in the order
+    /// (latest matching span start, trace id), both descending. Pass the
+    /// last trace's [`FoundTrace::cursor`] to get the next page; a page
+    /// shorter than the limit is the last. Memory stays bounded by the page.
+    pub fn find_traces_page(
+        &self,
+        query: &TraceQuery,
+        after: Option<SearchCursor>,
+    ) -> Result<Vec<FoundTrace>, StorageError> {
+        Ok(self
+            .search(query, after)?
+            .into_iter()
+            .map(|h| FoundTrace {
+                cursor: SearchCursor {
+                    latest_match_ns: h.latest_match_ns,
+                    trace_id: h.trace_id,
+                },
+                data: h.data,
+            })
+            .collect())
+    }
+
+    fn search(
+        &self,
+        query: &TraceQuery,
+        after: Option<SearchCursor>,
+    ) -> Result<Vec<Hit>, StorageError> {
         let started = Instant::now();
         let limit = query.limit.max(1);
         let mut hits: Vec<Hit> = Vec::new();
@@ -797,6 +900,36 @@ impl Store {
             .filter(|(k, v)| matcher::tag_is_prunable(k, v))
             .map(|(k, v)| matcher::token(k, v))
             .collect();
+        // Candidates are pruned by a window ending at the cursor (a trace
+        // after it has a matching span no later than it), but verified over
+        // the whole window, so a trace of an earlier page is recognised by
+        // its latest match and skipped.
+        let pruning = match after {
+            None => query.clone(),
+            Some(c) => TraceQuery {
+                start_max_ns: Some(
+                    query
+                        .start_max_ns
+                        .map_or(c.latest_match_ns, |max| max.min(c.latest_match_ns)),
+                ),
+                ..query.clone()
+            },
+        };
+        let is_after = |hit: &Hit| {
+            after.is_none_or(|c| {
+                (hit.latest_match_ns, hit.trace_id) < (c.latest_match_ns, c.trace_id)
+            })
+        };
+        // Keeps at most twice the limit of decoded traces in memory.
+        let push = |hits: &mut Vec<Hit>, hit: Hit| {
+            hits.push(hit);
+            if hits.len() >= limit.saturating_mul(2) {
+                sort_hits(hits);
+                hits.truncate(limit);
+            }
+        };
+        let whole = query;
+        let query = &pruning;
 
         // 1. Traces still in memory.
         let mut candidates = Vec::new();
@@ -811,8 +944,8 @@ impl Store {
         });
         for id in candidates {
             if seen.insert(id) {
-                if let Some(hit) = self.verify(id, query)? {
-                    hits.push(hit);
+                if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
+                    push(&mut hits, hit);
                 }
             }
         }
@@ -848,7 +981,7 @@ impl Store {
         blocks.sort_by_key(|b| std::cmp::Reverse(b.1.max_start_ns));
         for (partition, meta) in blocks {
             if hits.len() >= limit {
-                hits.sort_by_key(|h| std::cmp::Reverse(h.latest_match_ns));
+                sort_hits(&mut hits);
                 hits.truncate(limit);
                 if meta.max_start_ns < hits[limit - 1].latest_match_ns {
                     break;
@@ -872,13 +1005,13 @@ impl Store {
                 let id = TraceId::from_bytes(&entry.trace_id)
                     .map_err(|e| StorageError::Corrupt(e.to_string()))?;
                 if seen.insert(id) {
-                    if let Some(hit) = self.verify(id, query)? {
-                        hits.push(hit);
+                    if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
+                        push(&mut hits, hit);
                     }
                 }
             }
         }
-        hits.sort_by_key(|h| std::cmp::Reverse(h.latest_match_ns));
+        sort_hits(&mut hits);
         hits.truncate(limit);
         metrics::histogram!("spoor_storage_query_duration_seconds", "operation" => "find_traces")
             .record(started.elapsed().as_secs_f64());
@@ -961,6 +1094,12 @@ impl Store {
             disk_bytes,
         }
     }
+}
+
+/// Newest first: by latest matching span start, then by trace id, both
+/// descending (the order [`Store::find_traces_page`] walks).
+fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_unstable_by_key(|h| std::cmp::Reverse((h.latest_match_ns, h.trace_id)));
 }
 
 fn summary_may_match(s: &SpanSummary, q: &TraceQuery) -> bool {

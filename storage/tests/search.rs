@@ -194,3 +194,83 @@ fn many_blocks_are_searched_and_pruned_correctly() {
     q.limit = 5;
     assert_eq!(ids(&store, &q), [1199, 1198, 1197, 1196, 1195]);
 }
+
+/// Every id of a paged walk, page by page.
+fn walk(store: &spoor_storage::Store, q: &TraceQuery) -> Vec<Vec<u128>> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.find_traces_page(q, after).unwrap();
+        let short = page.len() < q.limit;
+        after = page.last().map(|t| t.cursor);
+        let ids: Vec<u128> = page.iter().map(|t| t.cursor.trace_id.0).collect();
+        if !ids.is_empty() {
+            pages.push(ids);
+        }
+        if short {
+            return pages;
+        }
+    }
+}
+
+#[test]
+fn paged_search_visits_every_match_once_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.block_max_traces = 7;
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    // 60 traces on disk, three of them sharing a start time (ties are broken
+    // by trace id), each with an earlier second span so that a narrower
+    // window would find it again; 10 more still in memory.
+    for i in 0..70u64 {
+        let start = if (20..23).contains(&i) {
+            2000
+        } else {
+            1000 + i
+        } * SECOND;
+        write(
+            &store,
+            &[
+                SpanSpec {
+                    trace: 1000 + u128::from(i),
+                    service: "api",
+                    start_ns: start,
+                    ..Default::default()
+                },
+                SpanSpec {
+                    trace: 1000 + u128::from(i),
+                    id: 2,
+                    service: "api",
+                    start_ns: 500 * SECOND + i,
+                    ..Default::default()
+                },
+            ],
+        );
+        if i == 59 {
+            store.flush(true).unwrap();
+        }
+    }
+    assert_eq!(store.stats().live_traces, 10);
+    let mut q = query("api");
+    q.limit = 8;
+    let pages = walk(&store, &q);
+    assert_eq!(pages.len(), 9, "{pages:?}");
+    let all: Vec<u128> = pages.into_iter().flatten().collect();
+    let mut expected: Vec<u128> = vec![1022, 1021, 1020];
+    expected.extend(
+        (0..70u128)
+            .rev()
+            .filter(|i| !(20..23).contains(i))
+            .map(|i| 1000 + i),
+    );
+    assert_eq!(all, expected);
+    // The same walk with the window ending before most traces.
+    q.start_max_ns = Some(1010 * SECOND);
+    let all: Vec<u128> = walk(&store, &q).into_iter().flatten().collect();
+    let expected: Vec<u128> = (0..=10u128).rev().map(|i| 1000 + i).collect();
+    // Traces 1011.. still match by their earlier span, after the others.
+    let mut rest: Vec<u128> = (11..70u128).rev().map(|i| 1000 + i).collect();
+    let mut want = expected.clone();
+    want.append(&mut rest);
+    assert_eq!(all, want);
+}
