@@ -24,6 +24,11 @@ use crate::config::Config;
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+/// Seconds buckets for the tail-sampling decision delay, which is at least
+/// the decision wait (30 s by default) and at most the trace's maximum age.
+const DECISION_DELAY_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 31.0, 32.0, 35.0, 40.0, 60.0, 120.0, 300.0, 600.0,
+];
 /// Buckets for spans-per-batch histograms.
 const SIZE_BUCKETS: &[f64] = &[
     1.0, 10.0, 50.0, 100.0, 500.0, 1000.0, 5000.0, 10000.0, 50000.0,
@@ -32,6 +37,10 @@ const SIZE_BUCKETS: &[f64] = &[
 /// Runs Spoor all-in-one until a termination signal.
 pub fn run_all_in_one(config: Config) -> anyhow::Result<()> {
     let metrics = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(spoor_storage::decider::SAMPLING_DECISION_DELAY_SECONDS.into()),
+            DECISION_DELAY_BUCKETS,
+        )?
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
         .set_buckets_for_metric(Matcher::Suffix("_spans".into()), SIZE_BUCKETS)?
         .install_recorder()
