@@ -112,6 +112,12 @@ impl Default for Config {
     }
 }
 
+/// A byte-size flag (`512MiB`, `1GB`, `1048576`) as a `usize`.
+fn parse_byte_size_usize(text: &str) -> Result<usize, String> {
+    let bytes = spoor_storage::byte_size::parse(text)?;
+    usize::try_from(bytes).map_err(|_| format!("{text:?} is too large"))
+}
+
 /// Settings that can be given as flags or `SPOOR_*` variables.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Overrides {
@@ -161,16 +167,16 @@ pub struct Overrides {
     #[arg(long, env = "SPOOR_RETENTION", value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub retention: Option<Duration>,
     /// Disk budget for stored traces in bytes (0 = none).
-    #[arg(long, env = "SPOOR_MAX_DISK_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "SPOOR_MAX_DISK_BYTES", value_name = "BYTES", value_parser = spoor_storage::byte_size::parse)]
     pub max_disk_bytes: Option<u64>,
     /// Largest accepted OTLP HTTP body, in bytes, after decompression.
-    #[arg(long, env = "SPOOR_OTLP_HTTP_MAX_BODY_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "SPOOR_OTLP_HTTP_MAX_BODY_BYTES", value_name = "BYTES", value_parser = parse_byte_size_usize)]
     pub otlp_http_max_body_bytes: Option<usize>,
     /// Largest accepted OTLP gRPC message, in bytes, after decompression.
-    #[arg(long, env = "SPOOR_OTLP_GRPC_MAX_MESSAGE_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "SPOOR_OTLP_GRPC_MAX_MESSAGE_BYTES", value_name = "BYTES", value_parser = parse_byte_size_usize)]
     pub otlp_grpc_max_message_bytes: Option<usize>,
     /// Largest accepted Zipkin body, in bytes, after decompression.
-    #[arg(long, env = "SPOOR_ZIPKIN_MAX_BODY_BYTES", value_name = "BYTES")]
+    #[arg(long, env = "SPOOR_ZIPKIN_MAX_BODY_BYTES", value_name = "BYTES", value_parser = parse_byte_size_usize)]
     pub zipkin_max_body_bytes: Option<usize>,
     /// Log filter (`info`, `debug`, ...).
     #[arg(long, env = "SPOOR_LOG_LEVEL", value_name = "FILTER")]
@@ -422,6 +428,29 @@ mod tests {
         assert_eq!(c.storage.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(c.storage.retention, Duration::from_secs(7200));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn byte_sizes_take_units_in_the_file_and_on_the_command_line() {
+        let c = Config::from_yaml(
+            "storage:\n  live_max_bytes: 300MiB\n  live_hard_max_bytes: 1GiB\ncollector:\n  otlp_http:\n    max_body_bytes: 4 MiB\n",
+        )
+        .unwrap();
+        assert_eq!(c.storage.live_max_bytes, 300 << 20);
+        assert_eq!(c.storage.live_hard_max_bytes, 1 << 30);
+        assert_eq!(c.collector.otlp_http.max_body_bytes, 4 << 20);
+        let err = Config::from_yaml("storage:\n  live_max_bytes: plenty\n").unwrap_err();
+        assert!(err.contains("plenty"), "{err}");
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            overrides: Overrides,
+        }
+        use clap::Parser as _;
+        let flags = Flags::try_parse_from(["spoor", "--max-disk-bytes", "10GiB"]).unwrap();
+        assert_eq!(flags.overrides.max_disk_bytes, Some(10 << 30));
+        let bad = Flags::try_parse_from(["spoor", "--zipkin-max-body-bytes", "big"]);
+        assert!(bad.err().expect("refused").to_string().contains("big"));
     }
 
     #[test]

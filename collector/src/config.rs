@@ -79,6 +79,7 @@ impl Default for PipelineConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct OtlpGrpcConfig {
     /// Largest accepted request message, in bytes after decompression.
+    #[serde(with = "spoor_storage::byte_size")]
     pub max_message_bytes: usize,
 }
 
@@ -96,6 +97,7 @@ impl Default for OtlpGrpcConfig {
 pub struct OtlpHttpConfig {
     /// Largest accepted request body, in bytes; applies to the body as sent
     /// and again to the body after decompression.
+    #[serde(with = "spoor_storage::byte_size")]
     pub max_body_bytes: usize,
 }
 
@@ -113,6 +115,7 @@ impl Default for OtlpHttpConfig {
 pub struct ZipkinConfig {
     /// Largest accepted request body, in bytes; applies to the body as sent
     /// and again to the body after decompression.
+    #[serde(with = "spoor_storage::byte_size")]
     pub max_body_bytes: usize,
     /// Reject what Zipkin itself rejects (upper-case hex ids, unknown span
     /// kinds, ...) instead of accepting it leniently.
@@ -133,6 +136,7 @@ impl Default for ZipkinConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct JaegerGrpcConfig {
     /// Largest accepted request message, in bytes after decompression.
+    #[serde(with = "spoor_storage::byte_size")]
     pub max_message_bytes: usize,
 }
 
@@ -150,6 +154,7 @@ impl Default for JaegerGrpcConfig {
 pub struct JaegerThriftHttpConfig {
     /// Largest accepted request body, in bytes; applies to the body as sent
     /// and again to the body after decompression.
+    #[serde(with = "spoor_storage::byte_size")]
     pub max_body_bytes: usize,
 }
 

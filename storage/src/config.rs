@@ -16,6 +16,7 @@ pub struct StorageConfig {
     pub retention: Duration,
     /// Upper bound on the bytes of stored traces on disk; the oldest partitions
     /// are dropped to stay below it. 0 means no size limit.
+    #[serde(with = "crate::byte_size")]
     pub max_disk_bytes: u64,
     /// Time span of one partition (one RocksDB column family). Retention frees
     /// disk at this granularity.
@@ -30,10 +31,12 @@ pub struct StorageConfig {
     pub trace_max_age: Duration,
     /// Bytes of encoded spans held in memory before the oldest traces are
     /// flushed early.
+    #[serde(with = "crate::byte_size")]
     pub live_max_bytes: u64,
     /// Hard bound on the bytes of encoded spans held in memory: above it new
     /// batches are refused (receivers answer "slow down") until the flusher
     /// catches up, so memory stays bounded even when flushing falls behind.
+    #[serde(with = "crate::byte_size")]
     pub live_hard_max_bytes: u64,
     /// Traces held in memory before the oldest are flushed early.
     pub live_max_traces: usize,

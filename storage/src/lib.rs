@@ -26,6 +26,7 @@
 pub mod aggregates;
 mod archive;
 mod bloom;
+pub mod byte_size;
 mod config;
 pub mod decider;
 mod error;
