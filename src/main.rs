@@ -15,11 +15,6 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: ingest allocates and frees many
-/// small buffers on several threads at once, where glibc's malloc spent a
-/// sixth of the CPU (measured with perf, see docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Spoor: a distributed tracing backend (Jaeger, Zipkin and OTLP compatible).
 #[derive(Debug, Parser)]
