@@ -15,7 +15,6 @@ mod serve;
 
 use clap::{Parser, Subcommand};
 
-
 /// Spoor: a distributed tracing backend (Jaeger, Zipkin and OTLP compatible).
 #[derive(Debug, Parser)]
 #[command(name = "spoor", version, about)]

@@ -283,11 +283,16 @@ impl Analytics {
         Vec<(&'a str, &'a spoor_proto::model::Span, &'a [KeyValue])>,
     ) {
         let count = data.span_count();
+        // One shared name per distinct service or peer in the batch.
+        let mut names: graph::FastMap<&'a str, Arc<str>> = graph::FastMap::default();
+        let mut shared_name = move |name: &'a str| -> Arc<str> {
+            names.entry(name).or_insert_with(|| Arc::from(name)).clone()
+        };
         let mut facts = Vec::with_capacity(count);
         let mut spans = Vec::with_capacity(count);
         for rs in &data.resource_spans {
             let service_name = rs.service_name();
-            let service: Arc<str> = Arc::from(service_name);
+            let service = shared_name(service_name);
             let resource_attributes: &[KeyValue] = rs
                 .resource
                 .as_ref()
@@ -332,7 +337,7 @@ impl Analytics {
                         error: s.status_code() == StatusCode::Error,
                         start_ns: s.start_time_unix_nano,
                         duration_ns: s.duration_nanos(),
-                        peer: peer.map(Arc::from),
+                        peer: peer.map(&mut shared_name),
                         database,
                     });
                     spans.push((service_name, s, resource_attributes));

@@ -163,6 +163,18 @@ pub(crate) struct SpanSeries {
 /// Labels of a service-graph series.
 pub(crate) type EdgeKey = (Arc<str>, Arc<str>, Connection);
 
+/// The labels of an edge, borrowed: hashes exactly as [`EdgeKey`] does (a
+/// tuple and a tuple struct hash their fields in order), so a known series
+/// is found without touching the names' reference counts.
+#[derive(Debug, Clone, Copy, Hash)]
+pub(crate) struct EdgeLabels<'a>(&'a str, &'a str, Connection);
+
+impl hashbrown::Equivalent<EdgeKey> for EdgeLabels<'_> {
+    fn equivalent(&self, key: &EdgeKey) -> bool {
+        self.2 == key.2 && self.0 == &*key.0 && self.1 == &*key.1
+    }
+}
+
 /// One service-graph series.
 #[derive(Debug, Clone)]
 pub(crate) struct EdgeSeries {
@@ -182,7 +194,7 @@ pub(crate) struct Series {
     pub bounds_seconds: Vec<f64>,
     pub dimension_labels: Vec<String>,
     pub spans: hashbrown::HashMap<SpanSeriesKey, SpanSeries, KeyedState>,
-    pub edges: FastMap<EdgeKey, EdgeSeries>,
+    pub edges: hashbrown::HashMap<EdgeKey, EdgeSeries, KeyedState>,
     max_series: usize,
     overflow_series: usize,
     /// The persisted key (no dimensions) of each span series.
@@ -204,7 +216,7 @@ impl Series {
             bounds_ms,
             dimension_labels: dimensions.iter().map(|d| label_name(d)).collect(),
             spans: hashbrown::HashMap::default(),
-            edges: FastMap::default(),
+            edges: hashbrown::HashMap::default(),
             max_series: max_series.max(1),
             overflow_series: 0,
             stored_series: Vec::new(),
@@ -280,28 +292,33 @@ impl Series {
     /// Counts one call between services that happened in the bucket
     /// beginning at `bucket_ms`.
     pub(crate) fn add_edge(&mut self, edge: &Edge, bucket_ms: u64) {
-        let bounds = &self.bounds_seconds;
-        let stored_edges = &mut self.stored_edges;
-        let stored_edge_ids = &mut self.stored_edge_ids;
-        let series = self
-            .edges
-            .entry((edge.client.clone(), edge.server.clone(), edge.connection))
-            .or_insert_with(|| {
-                let next = stored_edges.len() as u32;
-                let stored = *stored_edge_ids
-                    .entry((edge.client.clone(), edge.server.clone()))
-                    .or_insert_with(|| {
-                        stored_edges.push((edge.client.clone(), edge.server.clone()));
-                        next
-                    });
+        let labels = EdgeLabels(&edge.client, &edge.server, edge.connection);
+        if !self.edges.contains_key(&labels) {
+            let next = self.stored_edges.len() as u32;
+            let stored_edges = &mut self.stored_edges;
+            let stored = *self
+                .stored_edge_ids
+                .entry((edge.client.clone(), edge.server.clone()))
+                .or_insert_with(|| {
+                    stored_edges.push((edge.client.clone(), edge.server.clone()));
+                    next
+                });
+            let buckets = self.bounds_seconds.len();
+            self.edges.insert(
+                (edge.client.clone(), edge.server.clone(), edge.connection),
                 EdgeSeries {
                     total: 0,
                     failed: 0,
-                    server_seconds: Histogram::new(bounds.len()),
-                    client_seconds: Histogram::new(bounds.len()),
+                    server_seconds: Histogram::new(buckets),
+                    client_seconds: Histogram::new(buckets),
                     stored,
-                }
-            });
+                },
+            );
+        }
+        let bounds = &self.bounds_seconds;
+        let Some(series) = self.edges.get_mut(&labels) else {
+            return;
+        };
         series.total += 1;
         series.failed += u64::from(edge.failed);
         if let Some(ns) = edge.server_ns {
@@ -361,4 +378,35 @@ pub(crate) fn label_name(attribute: &str) -> String {
         name.insert(0, '_');
     }
     name
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    #[test]
+    fn borrowed_labels_hash_and_compare_as_their_owned_keys() {
+        let state = KeyedState::default();
+        let edge: EdgeKey = (Arc::from("front"), Arc::from("db"), Connection::Database);
+        let labels = EdgeLabels("front", "db", Connection::Database);
+        assert_eq!(state.hash_one(&edge), state.hash_one(labels));
+        assert!(hashbrown::Equivalent::equivalent(&labels, &edge));
+        let other = EdgeLabels("front", "db", Connection::Direct);
+        assert!(!hashbrown::Equivalent::equivalent(&other, &edge));
+
+        let dimensions = [Some(Cow::Borrowed("GET")), None];
+        let span = SeriesLabels {
+            service: "svc",
+            operation: "op",
+            kind: 2,
+            status: 0,
+            dimensions: &dimensions,
+            overflow: false,
+        };
+        let owned = span.to_key();
+        assert_eq!(state.hash_one(&owned), state.hash_one(span));
+        assert!(hashbrown::Equivalent::equivalent(&span, &owned));
+    }
 }
