@@ -109,6 +109,38 @@ pub(crate) async fn with_queue_full<A, B>(
     tokio::join!(first, rest)
 }
 
+/// Overfills an HTTP receiver whose pipeline (queue of one) is held:
+/// `request(1)` is queued, answered `accepted` once the writer runs, and its
+/// 50 spans are stored; `request(2..=64)` all find the queue full and are
+/// answered 429 with `Retry-After: retry_after`, and none of them is stored.
+/// Returns the refused replies for checks of the protocol's own body.
+pub(crate) async fn overload_http(
+    (store, pipeline, hold): (TestStore, Pipeline, WriterHold),
+    router: &Router,
+    request: impl Fn(u64) -> http::Request<Body>,
+    accepted: StatusCode,
+    retry_after: &str,
+) -> Vec<HttpReply> {
+    let refused = futures::future::join_all((2..=64).map(|trace| send(router, request(trace))));
+    let (first, refused) =
+        with_queue_full(&pipeline, hold, send(router, request(1)), refused).await;
+    assert_eq!(first.status, accepted, "{}", first.text());
+    assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
+    for reply in &refused {
+        assert_eq!(
+            reply.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{}",
+            reply.text()
+        );
+        assert_eq!(reply.header("retry-after"), retry_after);
+    }
+    for trace in 2..=64u128 {
+        assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
+    }
+    refused
+}
+
 /// A valid span of `trace` with id `span`.
 pub(crate) fn span(trace: u128, span: u64, name: &str) -> Span {
     Span {

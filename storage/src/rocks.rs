@@ -739,28 +739,41 @@ impl Store {
 
     /// Every stored fragment record of a trace, newest partition first.
     fn stored_records(&self, id: TraceId) -> Result<Vec<StoredTrace>, StorageError> {
-        let prefix = keys::trace_prefix(id);
         let mut out = Vec::new();
+        self.scan_partitions(&keys::trace_prefix(id), |_, value| {
+            out.push(StoredTrace::decode(value)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `visit` with every record under `prefix` in every partition,
+    /// newest partition first (a partition dropped meanwhile is skipped).
+    fn scan_partitions(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
         for name in self.partition_names() {
             let Some(cf) = self.db.cf_handle(&name) else {
                 continue;
-            }; // dropped meanwhile
+            };
             let mut opts = ReadOptions::default();
             opts.set_prefix_same_as_start(true);
             let iter = self.db.iterator_cf_opt(
                 &cf,
                 opts,
-                rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+                rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
             );
             for item in iter {
                 let (key, value) = item?;
-                if !key.starts_with(&prefix) {
+                if !key.starts_with(prefix) {
                     break;
                 }
-                out.push(StoredTrace::decode(&*value)?);
+                visit(&key, &value)?;
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// All spans of a trace, from memory and disk; `None` when unknown.
@@ -801,26 +814,10 @@ impl Store {
         // Memory first, then disk: a flush in between writes the index entry
         // before the trace leaves memory, so no id is missed.
         let mut ids = self.live.ids_with_low64(low);
-        let prefix = keys::low64_prefix(low);
-        for name in self.partition_names() {
-            let Some(cf) = self.db.cf_handle(&name) else {
-                continue;
-            }; // dropped meanwhile
-            let mut opts = ReadOptions::default();
-            opts.set_prefix_same_as_start(true);
-            let iter = self.db.iterator_cf_opt(
-                &cf,
-                opts,
-                rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
-            );
-            for item in iter {
-                let (key, _) = item?;
-                if !key.starts_with(&prefix) {
-                    break;
-                }
-                ids.extend(keys::low64_key_id(&key));
-            }
-        }
+        self.scan_partitions(&keys::low64_prefix(low), |key, _| {
+            ids.extend(keys::low64_key_id(key));
+            Ok(())
+        })?;
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)

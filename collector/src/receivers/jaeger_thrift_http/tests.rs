@@ -5,7 +5,6 @@
 //! garbage, overload. Out: checks of status, headers and the store.
 
 use bytes::Bytes;
-use futures::future::join_all;
 use http::StatusCode;
 use spoor_proto::jaeger::api_v2::{Batch, Process, Span};
 use spoor_proto::jaeger_thrift::encode_batch;
@@ -14,7 +13,7 @@ use spoor_proto::thrift::Protocol;
 use super::*;
 use crate::metrics::{outcome, reason};
 use crate::testing::{
-    gzip, held_pipeline_with, pipeline_with, post, run_counted, send, with_queue_full,
+    gzip, held_pipeline_with, overload_http, pipeline_with, post, run_counted, send,
 };
 
 const THRIFT: (&str, &str) = ("content-type", "application/x-thrift");
@@ -135,26 +134,10 @@ fn overload_answers_429_with_retry_after_and_stores_every_success() {
         let mut config = CollectorConfig::default();
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
-        let (store, pipeline, hold) = held_pipeline_with(&config);
-        let router = jaeger_thrift_http_router(pipeline.clone(), &config);
+        let held = held_pipeline_with(&config);
+        let router = jaeger_thrift_http_router(held.1.clone(), &config);
         let batch = |trace| post(TRACES_PATH, &[THRIFT], thrift_batch(trace, 50));
-        let refused = (2..=64u64).map(|trace| send(&router, batch(trace)));
-        let (accepted, refused) =
-            with_queue_full(&pipeline, hold, send(&router, batch(1)), join_all(refused)).await;
-        assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
-        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
-        for reply in refused {
-            assert_eq!(
-                reply.status,
-                StatusCode::TOO_MANY_REQUESTS,
-                "{}",
-                reply.text()
-            );
-            assert_eq!(reply.header("retry-after"), "1");
-        }
-        for trace in 2..=64u128 {
-            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
-        }
+        overload_http(held, &router, batch, StatusCode::ACCEPTED, "1").await;
     });
     assert_eq!(
         counters.rejected(Receiver::JaegerThriftHttp, reason::OVERLOADED),

@@ -4,7 +4,6 @@
 //! In: protobuf and JSON requests, good and bad. Out: checks of status,
 //! headers and body of each answer, and of what the store holds.
 
-use futures::future::join_all;
 use http::StatusCode;
 use prost::Message;
 use spoor_proto::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
@@ -12,8 +11,8 @@ use spoor_proto::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use super::*;
 use crate::metrics::{outcome, reason};
 use crate::testing::{
-    gzip, gzip_bomb, held_pipeline_with, pipeline_with, post, run_counted, send, span, traces,
-    with_queue_full,
+    gzip, gzip_bomb, held_pipeline_with, overload_http, pipeline_with, post, run_counted, send,
+    span, traces,
 };
 
 const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
@@ -313,27 +312,13 @@ fn overload_answers_429_with_retry_after_and_stores_every_success() {
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
         config.retry_after_seconds = 7;
-        let (store, pipeline, hold) = held_pipeline_with(&config);
-        let router = otlp_http_router(pipeline.clone(), &config);
-        let export = |trace| post(TRACES_PATH, &[PROTOBUF], protobuf_request(trace, 50));
-        let refused = (2..=64u128).map(|trace| send(&router, export(trace)));
-        let (accepted, refused) =
-            with_queue_full(&pipeline, hold, send(&router, export(1)), join_all(refused)).await;
-        assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.text());
-        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
-        for reply in refused {
-            assert_eq!(
-                reply.status,
-                StatusCode::TOO_MANY_REQUESTS,
-                "{}",
-                reply.text()
-            );
-            assert_eq!(reply.header("retry-after"), "7");
+        let held = held_pipeline_with(&config);
+        let router = otlp_http_router(held.1.clone(), &config);
+        let export =
+            |trace: u64| post(TRACES_PATH, &[PROTOBUF], protobuf_request(trace.into(), 50));
+        for reply in overload_http(held, &router, export, StatusCode::OK, "7").await {
             let status = tonic_types::pb::Status::decode(reply.body.clone()).unwrap();
             assert_eq!(status.code, tonic::Code::ResourceExhausted as i32);
-        }
-        for trace in 2..=64u128 {
-            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
         }
     });
     assert_eq!(

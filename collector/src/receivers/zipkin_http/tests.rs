@@ -4,14 +4,13 @@
 //! In: JSON and proto3 span lists, good and bad. Out: checks of status,
 //! headers and body of each answer, and of what the store holds.
 
-use futures::future::join_all;
 use http::StatusCode;
 use prost::Message;
 
 use super::*;
 use crate::metrics::{outcome, reason};
 use crate::testing::{
-    gzip, gzip_bomb, held_pipeline_with, pipeline_with, post, run_counted, send, with_queue_full,
+    gzip, gzip_bomb, held_pipeline_with, overload_http, pipeline_with, post, run_counted, send,
 };
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -228,26 +227,10 @@ fn overload_answers_429_with_retry_after_and_stores_every_success() {
         let mut config = CollectorConfig::default();
         config.pipeline.queue_capacity = 1;
         config.pipeline.max_batches_per_write = 1;
-        let (store, pipeline, hold) = held_pipeline_with(&config);
-        let router = zipkin_router(pipeline.clone(), &config);
+        let held = held_pipeline_with(&config);
+        let router = zipkin_router(held.1.clone(), &config);
         let spans = |trace| post(SPANS_V2_PATH, &[JSON], json_spans(trace, 50));
-        let refused = (2..=64u64).map(|trace| send(&router, spans(trace)));
-        let (accepted, refused) =
-            with_queue_full(&pipeline, hold, send(&router, spans(1)), join_all(refused)).await;
-        assert_eq!(accepted.status, StatusCode::ACCEPTED, "{}", accepted.text());
-        assert_eq!(store.span_count(1), 50, "acknowledged trace is missing");
-        for reply in refused {
-            assert_eq!(
-                reply.status,
-                StatusCode::TOO_MANY_REQUESTS,
-                "{}",
-                reply.text()
-            );
-            assert_eq!(reply.header("retry-after"), "1");
-        }
-        for trace in 2..=64u128 {
-            assert_eq!(store.span_count(trace), 0, "refused trace {trace} stored");
-        }
+        overload_http(held, &router, spans, StatusCode::ACCEPTED, "1").await;
     });
     assert_eq!(
         counters.rejected(Receiver::ZipkinHttp, reason::OVERLOADED),
