@@ -6,13 +6,10 @@
 # target/py-e2e). Idempotent: does nothing when everything is present.
 set -euo pipefail
 
-have_libclang() {
-  local f
-  for f in /usr/lib/llvm-*/lib/libclang*.so* /usr/lib/*-linux-gnu/libclang*.so*; do
-    [ -e "$f" ] && return 0
-  done
-  return 1
-}
+here="$(cd "$(dirname "$0")" && pwd)"
+
+# libclang as bindgen loads it (libclang-cpp, the C++ library, does not count).
+have_libclang() { "$here/find-libclang.sh" >/dev/null; }
 
 missing=()
 have_libclang || missing+=(libclang-dev)
