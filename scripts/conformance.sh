@@ -7,7 +7,11 @@ cd "$(dirname "$0")/.."
 spoor="${1:-target/debug/spoor}"
 runner="../shared/conformance/run_jaeger_storage.py"
 if [ ! -f "$runner" ]; then
-  echo "conformance: SKIPPED — $runner is absent (the shared/ folder must sit beside this repository)"
+  if [ "${CI:-}" = "true" ]; then
+    echo "conformance: FAILED — $runner is absent (the shared/ folder must sit beside this repository)" >&2
+    exit 1
+  fi
+  echo "conformance: SKIPPED — $runner is absent (the shared/ folder must sit beside this repository; under CI=true this fails)"
   exit 0
 fi
 data=$(mktemp -d)

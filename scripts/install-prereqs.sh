@@ -3,7 +3,10 @@
 # libclang (RocksDB's bindings are generated at build time), a C++ compiler
 # (RocksDB itself), python3 (the conformance runner) and its venv module
 # (the end-to-end tests install real Python tracing clients into
-# target/py-e2e). Idempotent: does nothing when everything is present.
+# target/py-e2e), curl (the README walk-through test runs its commands) and
+# git (the build records the commit for /version). Idempotent: does nothing
+# when everything is present. libclang is found as bindgen finds it
+# (scripts/find-libclang.sh; tests/prereqs_libclang.rs tests it).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,6 +18,8 @@ missing=()
 have_libclang || missing+=(libclang-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v git >/dev/null 2>&1 || missing+=(git)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 

@@ -124,7 +124,7 @@ async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) ->
 async fn version() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        serde_json::json!({"gitCommit": "", "gitVersion": env!("CARGO_PKG_VERSION"), "buildDate": ""}).to_string(),
+        spoor_query::version::version_json(),
     )
 }
 

@@ -11,6 +11,7 @@
 mod admin;
 mod config;
 mod http_metrics;
+mod lenient_http;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::lenient_http::LenientListener;
 
 /// Seconds buckets for request and storage latency histograms.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -50,6 +51,29 @@ pub fn run_all_in_one(config: Config) -> anyhow::Result<()> {
         .thread_name("spoor-worker")
         .build()?;
     runtime.block_on(serve(config, metrics))
+}
+
+/// Resolves once the stop signal is set.
+async fn stopped(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Serves `router` on `listener` until `rx` says stop.
+fn http<L>(
+    listener: L,
+    router: axum::Router,
+    rx: watch::Receiver<bool>,
+    what: &'static str,
+) -> tokio::task::JoinHandle<anyhow::Result<()>>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stopped(rx))
+            .await
+            .with_context(|| format!("{what} server failed"))
+    })
 }
 
 async fn bind_udp(addr: SocketAddr, what: &str) -> anyhow::Result<tokio::net::UdpSocket> {
@@ -107,9 +131,6 @@ async fn serve(
 
     let ready = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|v| *v).await;
-    };
 
     let addrs = [
         ("otlp_grpc", otlp_grpc.local_addr()?),
@@ -139,17 +160,6 @@ async fn serve(
             .await
             .context("OTLP gRPC server failed")
     }));
-    let http = |listener: TcpListener,
-                router: axum::Router,
-                rx: watch::Receiver<bool>,
-                what: &'static str| {
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-                .with_context(|| format!("{what} server failed"))
-        })
-    };
     servers.push(http(
         otlp_http,
         spoor_collector::otlp_http_router(pipeline.clone(), &config.collector),
@@ -213,7 +223,13 @@ async fn serve(
         ))
         .merge(ui)
         .route_layer(axum::middleware::from_fn(crate::http_metrics::record));
-    servers.push(http(query_http, query_router, stop_rx.clone(), "query"));
+    // Jaeger's query port takes raw `"` in query strings (scripts send them).
+    servers.push(http(
+        LenientListener(query_http),
+        query_router,
+        stop_rx.clone(),
+        "query",
+    ));
     let query_grpc_routes =
         spoor_query::query_grpc_routes(store.clone(), config.query.http.clone())
             .await

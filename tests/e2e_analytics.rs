@@ -45,8 +45,28 @@ fn spec<'a>(trace: TraceId, id: u64, parent: u64, kind: i32, name: &'a str) -> S
     }
 }
 
+/// Width of the analytics' buckets (the `analytics.bucket` default).
+const BUCKET_MS: u64 = 60_000;
+
+/// When every span of the test starts (ms): the middle of the newest bucket
+/// whose middle is at least a second in the past, so all spans share one
+/// bucket wherever the wall clock sits in the minute, and the metric
+/// windows below are placed against that bucket, not against "now".
+fn spans_ms() -> u64 {
+    static ANCHOR: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ANCHOR.get_or_init(|| {
+        let now = now_ms();
+        let middle = now - now % BUCKET_MS + BUCKET_MS / 2;
+        if middle + 1_000 > now {
+            middle - BUCKET_MS
+        } else {
+            middle
+        }
+    })
+}
+
 fn batch(service: &str, specs: Vec<SpanSpec<'_>>) -> TracesData {
-    let start = now_ns() - 2_000 * MS;
+    let start = spans_ms() * MS;
     let spans = specs
         .into_iter()
         .map(|s| Span {
@@ -162,7 +182,7 @@ async fn send_traffic(client: &reqwest::Client, spoor: &Spoor) {
     consume.link = Some((t1, 5));
     send_otlp(client, spoor, batch("billing", vec![consume])).await;
     // T4: a Zipkin client and server sharing one span id.
-    let ts = (now_ns() - 2_000 * MS) / 1000;
+    let ts = spans_ms() * 1000;
     let zipkin = json!([
         {"traceId": t4.to_hex32(), "id": "00000000000000aa", "name": "get /stock", "kind": "CLIENT",
          "timestamp": ts, "duration": 8000, "localEndpoint": {"serviceName": "frontend"}},
@@ -239,7 +259,10 @@ async fn check_apis(client: &reqwest::Client, spoor: &Spoor) {
             {"parent": "orders", "child": "postgres", "callCount": 1},
         ])
     );
-    let window = format!("endTs={end}&lookback=60000&step=60000&ratePer=600000");
+    // Two points: one a second after the spans (it covers their bucket) and
+    // one a bucket earlier (it covers nothing that was sent).
+    let window_end = spans_ms() + 1_000;
+    let window = format!("endTs={window_end}&lookback=60000&step=60000&ratePer=600000");
     let calls = get_json(
         client,
         format!(

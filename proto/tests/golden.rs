@@ -5,8 +5,9 @@
 //! `otlp_json::encode_traces` (pretty JSON), or `{"error": "<message>"}` when
 //! decoding fails, compared with `<case>.expected.json`.
 //!
-//! A missing expected file is written on the first run (review it before
-//! committing); `UPDATE_GOLDEN=1` rewrites all of them.
+//! A missing expected file fails the test; `UPDATE_GOLDEN=1` writes missing
+//! ones and rewrites the others (review them before committing). A
+//! translation directory without any case fails too.
 //!
 //! The Jaeger inputs are binary on the wire; their `.input.json` spells a
 //! `jaeger.api_v2.Batch` readably (hex ids, µs times, typed tags, see
@@ -176,7 +177,12 @@ fn run(translation: &str) {
     let decode = decoder(translation);
     let update = std::env::var_os("UPDATE_GOLDEN").is_some_and(|v| v == "1");
     let mut failures = Vec::new();
-    for input in cases(translation) {
+    let inputs = cases(translation);
+    assert!(
+        !inputs.is_empty(),
+        "golden directory {translation} holds no *.input.json case"
+    );
+    for input in inputs {
         let name = input
             .file_name()
             .unwrap()
@@ -188,10 +194,16 @@ fn run(translation: &str) {
             fs::read(&input).unwrap_or_else(|e| panic!("cannot read {translation}/{name}: {e}"));
         let actual = render(decode(&body));
         let pretty = serde_json::to_string_pretty(&actual).expect("JSON") + "\n";
-        if update || !expected_path.exists() {
+        if update {
             fs::write(&expected_path, &pretty)
                 .unwrap_or_else(|e| panic!("cannot write {translation}/{name}: {e}"));
             eprintln!("wrote golden file {translation}/{name}.expected.json");
+            continue;
+        }
+        if !expected_path.exists() {
+            failures.push(format!(
+                "{translation}/{name}: {name}.expected.json is missing (UPDATE_GOLDEN=1 writes it)"
+            ));
             continue;
         }
         let expected_text = fs::read_to_string(&expected_path).expect("expected file");

@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 
 use crate::settings::QueryHttpSettings;
+use crate::version::version_json;
 
 /// Why the UI could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -48,16 +49,6 @@ struct Capabilities {
     archive_storage: bool,
     metrics_storage: bool,
     search_without_service_name: bool,
-}
-
-/// The version object Kiali and the UI read (`gitVersion` is shown).
-fn version_json() -> String {
-    serde_json::json!({
-        "gitCommit": "",
-        "gitVersion": concat!("v", env!("CARGO_PKG_VERSION")),
-        "buildDate": "",
-    })
-    .to_string()
 }
 
 /// Replaces `from` once, if present.
