@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+use spoor_collector::grpc_refusal::{ByService, RefusalLayer};
 use spoor_collector::Pipeline;
 use spoor_storage::Store;
 use tokio::net::TcpListener;
@@ -236,7 +237,10 @@ async fn serve(
             .context("building the gRPC query services")?;
     let rx = stop_rx.clone();
     servers.push(tokio::spawn(async move {
+        // Undecodable requests to any service on the port (query api_v2 and
+        // api_v3, health, reflection) are INVALID_ARGUMENT and counted.
         tonic::transport::Server::builder()
+            .layer(RefusalLayer::new(ByService))
             .add_routes(query_grpc_routes)
             .serve_with_incoming_shutdown(
                 tokio_stream::wrappers::TcpListenerStream::new(query_grpc),

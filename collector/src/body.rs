@@ -18,7 +18,7 @@ use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE};
 use http::HeaderMap;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
-use crate::ingest::IngestError;
+use crate::error::IngestError;
 
 /// A `Content-Encoding` the receivers decompress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

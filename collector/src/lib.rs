@@ -21,9 +21,15 @@
 //! retry hint.
 //!
 //! Entry points: [`Pipeline::start`], [`otlp_grpc_service`],
-//! [`otlp_http_router`], [`zipkin_router`], or all receivers at once through
-//! [`receivers::all`]. The binary binds the sockets and serves what these
-//! return. Settings live in [`CollectorConfig`]; metric names in [`metrics`].
+//! [`otlp_http_router`], [`zipkin_router`], [`jaeger_grpc_service`],
+//! [`jaeger_thrift_http_router`], [`AgentUdpReceiver`], and
+//! [`grpc_refusal`] for other gRPC services (the binary wraps the query port
+//! in it). The binary binds the sockets and serves what these return.
+//! Settings live in [`CollectorConfig`]; metric names in [`metrics`].
+//!
+//! Layers, imports running one way: [`receivers`] (with `body` and
+//! `rpc_status`) → the submit path (`ingest`, `error`, [`pipeline`],
+//! [`metrics`], [`Receiver`]) → `spoor_storage`.
 //!
 //! Boundaries: this crate never talks to RocksDB (only to
 //! [`spoor_storage::Store`]), never knows protobuf field numbers (decoders
@@ -32,9 +38,12 @@
 pub mod analytics;
 mod body;
 pub mod config;
+mod error;
+pub mod grpc_refusal;
 mod ingest;
 pub mod metrics;
 pub mod pipeline;
+mod receiver;
 pub mod receivers;
 mod rpc_status;
 pub mod sampling;
@@ -53,5 +62,5 @@ pub use receivers::jaeger_thrift_http::jaeger_thrift_http_router;
 pub use receivers::otlp_grpc::{otlp_grpc_service, OtlpGrpcService};
 pub use receivers::otlp_http::otlp_http_router;
 pub use receivers::zipkin_http::zipkin_router;
-pub use receivers::Receiver;
+pub use receiver::Receiver;
 pub use sampling::SamplingConfig;

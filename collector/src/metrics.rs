@@ -1,8 +1,9 @@
 //! Every metric the collector emits, named once.
 //!
-//! In: events from the ingest path (requests, spans) and the pipeline (queue
-//! depth, storage writes). Out: calls on the `metrics` facade; the binary
-//! installs the recorder (Prometheus) and calls [`describe`].
+//! In: events from the ingest path (requests, spans), the pipeline (queue
+//! depth, storage writes) and the gRPC refusal counting (`grpc_refusal`).
+//! Out: calls on the `metrics` facade; the binary installs the recorder
+//! (Prometheus) and calls [`describe`].
 //!
 //! Invariant: for every receiver, `spans_received_total` equals
 //! `spans_accepted_total` plus the sum of `spans_rejected_total` over all
@@ -14,7 +15,7 @@ use metrics::{
     counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Unit,
 };
 
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 /// Requests per receiver and outcome (see [`outcome`]).
 pub const RECEIVER_REQUESTS_TOTAL: &str = "spoor_receiver_requests_total";
@@ -26,6 +27,10 @@ pub const RECEIVER_SPANS_ACCEPTED_TOTAL: &str = "spoor_receiver_spans_accepted_t
 pub const RECEIVER_SPANS_REJECTED_TOTAL: &str = "spoor_receiver_spans_rejected_total";
 /// Time from request arrival to the answer, in seconds.
 pub const RECEIVER_REQUEST_DURATION_SECONDS: &str = "spoor_receiver_request_duration_seconds";
+/// Requests to gRPC services other than the receivers (query, health,
+/// reflection, sampling) that tonic refused before the service ran, per
+/// service and outcome (`invalid`, `too_large`); see `crate::grpc_refusal`.
+pub const GRPC_REQUESTS_REFUSED_TOTAL: &str = "spoor_grpc_requests_refused_total";
 /// Batches waiting for the storage writer.
 pub const PIPELINE_QUEUE_DEPTH: &str = "spoor_pipeline_queue_depth";
 /// Batches the queue holds at most.
@@ -37,6 +42,8 @@ pub const PIPELINE_BATCH_SPANS: &str = "spoor_pipeline_batch_spans";
 
 /// Label naming the receiver: one of [`Receiver::label`].
 pub const LABEL_RECEIVER: &str = "receiver";
+/// Label naming a gRPC service (`jaeger.api_v2.QueryService`).
+pub const LABEL_SERVICE: &str = "service";
 /// Label naming a request's outcome: one of [`outcome`].
 pub const LABEL_OUTCOME: &str = "outcome";
 /// Label naming why spans were rejected: one of [`reason`].
@@ -94,6 +101,10 @@ pub fn describe() {
         Unit::Seconds,
         "Ingest request latency"
     );
+    describe_counter!(
+        GRPC_REQUESTS_REFUSED_TOTAL,
+        "Requests to gRPC services other than the receivers refused before the service ran"
+    );
     describe_gauge!(
         PIPELINE_QUEUE_DEPTH,
         "Batches waiting for the storage writer"
@@ -119,6 +130,11 @@ pub(crate) fn request_finished(receiver: Receiver, outcome: &'static str, elapse
         .increment(1);
     histogram!(RECEIVER_REQUEST_DURATION_SECONDS, LABEL_RECEIVER => receiver.label())
         .record(elapsed.as_secs_f64());
+}
+
+pub(crate) fn grpc_request_refused(service: &str, outcome: &'static str) {
+    counter!(GRPC_REQUESTS_REFUSED_TOTAL, LABEL_SERVICE => service.to_owned(), LABEL_OUTCOME => outcome)
+        .increment(1);
 }
 
 pub(crate) fn spans_received(receiver: Receiver, spans: usize) {

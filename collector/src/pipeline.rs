@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 use crate::analytics::Analytics;
 use crate::config::CollectorConfig;
 use crate::metrics;
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde_json::json;
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::ingest::IngestError;
+use crate::error::IngestError;
 
 const RETRY_INFO_TYPE: &str = "type.googleapis.com/google.rpc.RetryInfo";
 

@@ -27,7 +27,7 @@ use crate::metrics::{
     RECEIVER_SPANS_ACCEPTED_TOTAL, RECEIVER_SPANS_RECEIVED_TOTAL, RECEIVER_SPANS_REJECTED_TOTAL,
 };
 use crate::pipeline::Pipeline;
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 /// A store on a temporary directory that lives as long as this value.
 pub(crate) struct TestStore {

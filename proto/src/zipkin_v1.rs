@@ -19,6 +19,13 @@
 //!   messaging span); `lc` names a local-only span's service; the others
 //!   become tags (numbers and booleans as text, bytes as base64).
 //! - other annotations stay annotations, on the span whose host wrote them.
+//!
+//! A field of the wrong JSON type is an error naming the span and the field
+//! (`span 0: binaryAnnotations must be a list, got a number`), as
+//! zipkin-server answers; `null` is an absent field. Lenient as the v2
+//! decoder: numbers may be quoted, `debug` may be `"true"`/`"false"`, an
+//! out-of-range port is dropped, a binary annotation's value of any type
+//! becomes text.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -155,18 +162,66 @@ fn micros_field(v: &Json, key: &str) -> Result<Option<u64>, String> {
     .map(|t| t.filter(|&t| t > 0))
 }
 
-fn endpoint_from_json(v: Option<&Json>) -> Result<Option<Endpoint>, String> {
+/// Names the JSON type of `v` for error messages ("got a number").
+fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// The items of the list `key`; absent or `null` is an empty list, any
+/// other type an error naming the field (as zipkin-server answers).
+fn list_field<'a>(v: &'a Json, key: &str) -> Result<&'a [Json], String> {
+    match v.get(key) {
+        None | Some(Json::Null) => Ok(&[]),
+        Some(Json::Array(items)) => Ok(items),
+        Some(other) => Err(format!("{key} must be a list, got {}", json_type(other))),
+    }
+}
+
+/// `debug`: a boolean; `null` is false, and (leniently) `"true"`/`"false"`.
+fn flag_field(v: &Json, key: &str) -> Result<bool, String> {
+    match v.get(key) {
+        None | Some(Json::Null) => Ok(false),
+        Some(Json::Bool(b)) => Ok(*b),
+        Some(Json::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
+        Some(other) => Err(format!("{key} must be true or false, got {other}")),
+    }
+}
+
+/// An endpoint at `at` (for messages); absent or `null` is none.
+fn endpoint_from_json(v: Option<&Json>, at: &str) -> Result<Option<Endpoint>, String> {
     let Some(v) = v.filter(|v| !v.is_null()) else {
         return Ok(None);
     };
+    if !v.is_object() {
+        return Err(format!("{at} must be an object, got {}", json_type(v)));
+    }
+    // Out-of-range ports are dropped (lenient, like the v2 decoder).
     let port = match v.get("port") {
+        None | Some(Json::Null) => None,
         Some(Json::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()),
-        _ => None,
+        Some(Json::String(s)) => match s.trim().parse::<i64>() {
+            Ok(p) => u16::try_from(p).ok(),
+            Err(_) => return Err(format!("{at}.port must be a port number, got {s:?}")),
+        },
+        Some(other) => {
+            return Err(format!(
+                "{at}.port must be a port number, got {}",
+                json_type(other)
+            ))
+        }
     };
+    let text = |key: &str| text_field(v, key).map_err(|e| format!("{at}.{e}"));
     Ok(Some(Endpoint {
-        service_name: text_field(v, "serviceName")?,
-        ipv4: text_field(v, "ipv4")?,
-        ipv6: text_field(v, "ipv6")?,
+        service_name: text("serviceName")?,
+        ipv4: text("ipv4")?,
+        ipv6: text("ipv6")?,
         port: port.filter(|&p| p != 0),
     }))
 }
@@ -182,28 +237,31 @@ fn span_from_json(v: &Json) -> Result<V1Span, String> {
         name: text_field(v, "name")?,
         timestamp: micros_field(v, "timestamp")?,
         duration: micros_field(v, "duration")?,
-        debug: v.get("debug").and_then(Json::as_bool).unwrap_or(false),
+        debug: flag_field(v, "debug")?,
         ..V1Span::default()
     };
-    for a in v
-        .get("annotations")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for (i, a) in list_field(v, "annotations")?.iter().enumerate() {
+        let at = format!("annotations[{i}]");
+        if !a.is_object() {
+            return Err(format!("{at} must be an object, got {}", json_type(a)));
+        }
+        let inside = |e: String| format!("{at}.{e}");
         span.annotations.push(Annotation {
-            timestamp: micros_field(a, "timestamp")?.unwrap_or(0),
-            value: text_field(a, "value")?.ok_or("annotation value is required")?,
-            endpoint: endpoint_from_json(a.get("endpoint"))?,
+            timestamp: micros_field(a, "timestamp").map_err(inside)?.unwrap_or(0),
+            value: text_field(a, "value")
+                .map_err(inside)?
+                .ok_or_else(|| format!("{at}.value is required"))?,
+            endpoint: endpoint_from_json(a.get("endpoint"), &format!("{at}.endpoint"))?,
         });
     }
-    for b in v
-        .get("binaryAnnotations")
-        .and_then(Json::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let key = text_field(b, "key")?.ok_or("binary annotation key is required")?;
+    for (i, b) in list_field(v, "binaryAnnotations")?.iter().enumerate() {
+        let at = format!("binaryAnnotations[{i}]");
+        if !b.is_object() {
+            return Err(format!("{at} must be an object, got {}", json_type(b)));
+        }
+        let key = text_field(b, "key")
+            .map_err(|e| format!("{at}.{e}"))?
+            .ok_or_else(|| format!("{at}.key is required"))?;
         let value = match b.get("value") {
             Some(Json::Bool(x)) => BinaryValue::Bool(*x),
             Some(Json::String(s)) => BinaryValue::Text(s.clone()),
@@ -214,7 +272,7 @@ fn span_from_json(v: &Json) -> Result<V1Span, String> {
         span.binary_annotations.push(BinaryAnnotation {
             key,
             value,
-            endpoint: endpoint_from_json(b.get("endpoint"))?,
+            endpoint: endpoint_from_json(b.get("endpoint"), &format!("{at}.endpoint"))?,
         });
     }
     Ok(span)

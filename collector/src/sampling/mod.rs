@@ -11,7 +11,8 @@
 //!   of the trace id, per-service rates; debug and forced traces are always
 //!   kept. Installed on the pipeline with [`crate::Pipeline::set_head_sampler`].
 //! - [`tail`]: policies with the OpenTelemetry collector's `tail_sampling`
-//!   names and fields ([`policy`]), run by the store when a trace leaves the
+//!   names and fields ([`policy_config`], built once into [`TailPolicies`]
+//!   by [`policy`]), run by the store when a trace leaves the
 //!   buffer (`spoor_storage::TraceDecider`), so memory stays within the
 //!   store's buffer bounds and a restart replays undecided traces.
 //! - [`strategies`] and [`remote`]: Jaeger's strategies file served over
@@ -25,6 +26,7 @@ pub mod adaptive;
 pub mod config;
 pub mod head;
 pub(crate) mod policy;
+pub mod policy_config;
 pub mod remote;
 pub mod strategies;
 pub mod tail;
@@ -35,6 +37,7 @@ mod tests;
 pub use adaptive::{Adaptive, AdaptiveConfig};
 pub use config::SamplingConfig;
 pub use head::{HeadOutcome, HeadSampler};
+pub use policy::TailPolicies;
 pub use remote::{sampling_agent_router, sampling_grpc_service, sampling_http_router};
 pub use strategies::{StrategyError, StrategyProvider};
 pub use tail::TailSampler;

@@ -6,7 +6,8 @@
 //! [`StrategyProvider`], as proto-JSON (the legacy root path answers the
 //! "Thrift 0.9.2" JSON with an integer `strategyType`) or protobuf. `service` must be given exactly once over HTTP (else 400
 //! `'service' parameter must be provided once`); an unknown service gets the
-//! default strategy, never 404.
+//! default strategy, never 404. A gRPC request that does not decode is
+//! `INVALID_ARGUMENT`, counted in `spoor_grpc_requests_refused_total`.
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -18,6 +19,7 @@ use spoor_proto::jaeger::api_v2::sampling_manager_server::{
 };
 use spoor_proto::jaeger::api_v2::{SamplingStrategyParameters, SamplingStrategyResponse};
 
+use crate::grpc_refusal::{ByService, RefusalCounting};
 use crate::sampling::strategies::{legacy_response_json, response_json, StrategyProvider};
 
 /// Strategy requests answered, per transport.
@@ -92,10 +94,14 @@ impl SamplingManager for SamplingGrpc {
     }
 }
 
+/// The gRPC sampling service as served: undecodable requests are
+/// `INVALID_ARGUMENT` and counted (`crate::grpc_refusal`).
+pub type SamplingGrpcService = RefusalCounting<SamplingManagerServer<SamplingGrpc>, ByService>;
+
 /// The gRPC service, to serve on :5779 (and beside the Jaeger collector on
 /// :14250).
-pub fn sampling_grpc_service(provider: StrategyProvider) -> SamplingManagerServer<SamplingGrpc> {
-    SamplingManagerServer::new(SamplingGrpc { provider })
+pub fn sampling_grpc_service(provider: StrategyProvider) -> SamplingGrpcService {
+    RefusalCounting::new(SamplingManagerServer::new(SamplingGrpc { provider }), ByService)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use spoor_storage::{Decision, DecisionPolicy, Store, TraceDecider};
 
 use crate::sampling::config::SamplingConfig;
 use crate::sampling::head::trace_is_forced;
-use crate::sampling::policy::{self, combine, Policy, TraceFacts};
+use crate::sampling::policy::{combine, Policy, TraceFacts};
 
 /// The policy label of traces kept because they are debug or forced.
 pub const DEBUG_POLICY: &str = "debug";
@@ -24,15 +24,16 @@ pub const DEBUG_POLICY: &str = "debug";
 /// Decides traces by the configured policies.
 #[derive(Debug)]
 pub struct TailSampler {
-    policies: Vec<Policy>,
+    policies: Arc<[Policy]>,
     envoy_forced: bool,
 }
 
 impl TailSampler {
-    /// Builds the policies; fails with every configuration problem.
+    /// The sampler of the policies built when `config` was read; fails with
+    /// every problem building them found.
     pub fn new(config: &SamplingConfig) -> Result<TailSampler, Vec<String>> {
         Ok(TailSampler {
-            policies: policy::build_all(&config.tail.policies)?,
+            policies: config.tail.policies.built()?,
             envoy_forced: config.keep_envoy_forced,
         })
     }
@@ -75,4 +76,28 @@ pub fn install(store: &Store, config: &SamplingConfig) -> Result<bool, Vec<Strin
         },
     );
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sampler_takes_the_policies_built_when_the_configuration_was_read() {
+        let config: SamplingConfig = serde_yaml::from_str(
+            "tail:\n  policies:\n    - {name: limit, type: rate_limiting, rate_limiting: {spans_per_second: 5}}\n",
+        )
+        .unwrap();
+        let built = config.tail.policies.built().unwrap();
+        let sampler = TailSampler::new(&config).unwrap();
+        assert!(Arc::ptr_eq(&built, &sampler.policies));
+        // A configuration with problems gives the sampler the same problems
+        // validation reports, without building anything again.
+        let bad: SamplingConfig =
+            serde_yaml::from_str("tail:\n  policies:\n    - {name: x, type: latency}\n").unwrap();
+        assert_eq!(
+            TailSampler::new(&bad).unwrap_err(),
+            bad.validate().unwrap_err()
+        );
+    }
 }

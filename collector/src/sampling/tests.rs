@@ -10,7 +10,8 @@ use spoor_proto::model::{
     kv, string_kv, Event, InstrumentationScope, Span, Status, TracesData, Value,
 };
 
-use super::config::{PolicyConfig, SamplingConfig};
+use super::config::SamplingConfig;
+use super::policy_config::PolicyConfig;
 use super::head::HeadSampler;
 use super::policy::{build_all, combine, TraceFacts};
 use super::tail::TailSampler;
@@ -587,7 +588,8 @@ fn debug_and_forced_traces_are_kept_at_zero_percent() {
         tail: super::config::TailConfig {
             policies: policies(
                 "- {name: none, type: probabilistic, probabilistic: {sampling_percentage: 0}}",
-            ),
+            )
+            .into(),
             ..Default::default()
         },
         ..Default::default()
@@ -624,7 +626,7 @@ fn the_default_configuration_keeps_everything() {
 fn ingest_counts_sampled_spans_and_stores_only_kept_traces() {
     use crate::config::CollectorConfig;
     use crate::metrics::reason;
-    use crate::receivers::Receiver;
+    use crate::receiver::Receiver;
     use crate::testing::{pipeline_with, post, run_counted, send};
     use prost::Message;
 

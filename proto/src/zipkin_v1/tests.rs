@@ -134,6 +134,92 @@ fn empty_bodies_are_empty_batches_and_garbage_is_an_error() {
     assert!(decode_json(br#"[{"traceId": "xyz", "id": "1"}]"#).is_err());
 }
 
+/// Decodes a JSON list of v1 spans, or one span given alone.
+fn decode(body: Json) -> model::TracesData {
+    let body = if body.is_array() { body } else { json!([body]) };
+    decode_json(&serde_json::to_vec(&body).unwrap()).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// The message of the error `decode_json` gives for one span `span`.
+fn refusal(span: Json) -> String {
+    match decode_json(&serde_json::to_vec(&json!([span.clone()])).unwrap()) {
+        Ok(data) => panic!("accepted {span}: {} spans", data.span_count()),
+        Err(error) => error.to_string(),
+    }
+}
+
+#[test]
+fn a_wrong_type_where_a_list_belongs_is_an_error_naming_the_field() {
+    let base = json!({"traceId": "a1", "id": "b2", "name": "get"});
+    let with = |key: &str, value: Json| {
+        let mut span = base.clone();
+        span[key] = value;
+        span
+    };
+    for key in ["annotations", "binaryAnnotations"] {
+        for (value, got) in [
+            (json!(7), "a number"),
+            (json!({"key": "a", "value": "b"}), "an object"),
+            (json!("cs"), "a string"),
+            (json!(true), "a boolean"),
+        ] {
+            assert_eq!(
+                refusal(with(key, value)),
+                format!("invalid Zipkin v1 JSON: span 0: {key} must be a list, got {got}")
+            );
+        }
+        // An item of the list that is not an object is named by its index.
+        assert_eq!(
+            refusal(with(key, json!([7]))),
+            format!("invalid Zipkin v1 JSON: span 0: {key}[0] must be an object, got a number")
+        );
+        // `null` and `[]` are absent lists.
+        assert_eq!(decode(with(key, Json::Null)).span_count(), 1);
+        assert_eq!(decode(with(key, json!([]))).span_count(), 1);
+    }
+    let message = refusal(with(
+        "annotations",
+        json!([{"timestamp": 1, "value": "cs", "endpoint": [1]}]),
+    ));
+    assert!(
+        message.ends_with("span 0: annotations[0].endpoint must be an object, got a list"),
+        "{message}"
+    );
+    let message = refusal(with(
+        "binaryAnnotations",
+        json!([{"key": "sa", "value": true, "endpoint": {"port": {}}}]),
+    ));
+    assert!(
+        message.ends_with("binaryAnnotations[0].endpoint.port must be a port number, got an object"),
+        "{message}"
+    );
+    assert!(refusal(with("debug", json!(7))).ends_with("span 0: debug must be true or false, got 7"));
+    let second = json!([base.clone(), with("binaryAnnotations", json!(7))]);
+    let message = decode_json(&serde_json::to_vec(&second).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("span 1: binaryAnnotations"), "{message}");
+}
+
+#[test]
+fn documented_leniencies_are_kept() {
+    let span = json!({
+        "traceId": "a1", "id": "b2", "name": "get", "timestamp": "1000", "debug": "true",
+        "annotations": [{"timestamp": 1000, "value": "sr", "endpoint": {"serviceName": "api", "port": "8080"}}],
+        "binaryAnnotations": [
+            {"key": "ca", "value": true, "endpoint": {"serviceName": "web", "port": 70000}},
+            {"key": "obj", "value": {"a": 1}}
+        ]
+    });
+    let data = decode(span);
+    let (service, s) = &spans(&data)[0];
+    assert_eq!(service, "api");
+    assert!(s.debug);
+    assert_eq!(attr(s, "obj"), Some(&text("{\"a\":1}")));
+    assert_eq!(attr(s, "network.local.port"), Some(&Value::IntValue(8080)));
+    assert_eq!(attr(s, "network.peer.port"), None);
+}
+
 /// Writes one v1 Thrift span with a `cs`/`cr` pair, an `sa` and a string tag.
 fn thrift_span(w: &mut Writer) {
     let write_endpoint = |w: &mut Writer, service: &str| {

@@ -22,10 +22,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::Semaphore;
 
 use crate::config::CollectorConfig;
-use crate::ingest::{Ingest, IngestError};
+use crate::error::IngestError;
+use crate::ingest::Ingest;
 use crate::metrics::{self, outcome};
 use crate::pipeline::Pipeline;
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,7 @@
 //! one error table (`RESOURCE_EXHAUSTED` + `RetryInfo` when the pipeline is
 //! full, `UNAVAILABLE` + `RetryInfo` when storage fails or shuts down).
 //! Requests tonic refuses before the receiver runs are answered and counted
-//! as on the OTLP gRPC receiver (`receivers::grpc_refusal`): oversize is
+//! as on the OTLP gRPC receiver (`crate::grpc_refusal`): oversize is
 //! `RESOURCE_EXHAUSTED` without `RetryInfo`, undecodable `INVALID_ARGUMENT`.
 
 use spoor_proto::jaeger::api_v2::collector_service_server::{
@@ -20,8 +20,8 @@ use tonic::codec::CompressionEncoding;
 use crate::config::CollectorConfig;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
-use crate::receivers::grpc_refusal::RefusalCounting;
-use crate::receivers::Receiver;
+use crate::grpc_refusal::RefusalCounting;
+use crate::receiver::Receiver;
 use crate::rpc_status;
 
 #[cfg(test)]

@@ -20,9 +20,10 @@ use http::HeaderMap;
 
 use crate::body::{self, ContentEncoding};
 use crate::config::CollectorConfig;
-use crate::ingest::{Accepted, Ingest, IngestError};
+use crate::error::IngestError;
+use crate::ingest::{Accepted, Ingest};
 use crate::pipeline::Pipeline;
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 mod reply;
 #[cfg(test)]

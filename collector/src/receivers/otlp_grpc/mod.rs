@@ -14,8 +14,8 @@ use tonic::codec::CompressionEncoding;
 use crate::config::CollectorConfig;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
-use crate::receivers::grpc_refusal::RefusalCounting;
-use crate::receivers::Receiver;
+use crate::grpc_refusal::RefusalCounting;
+use crate::receiver::Receiver;
 
 mod reply;
 #[cfg(test)]
@@ -45,7 +45,7 @@ impl TraceService for OtlpGrpcReceiver {
 ///
 /// It wraps tonic's generated server so that requests tonic refuses before
 /// the receiver runs get the codes OTLP asks for, and are counted
-/// (`receivers::grpc_refusal`): a message over the size limit is
+/// (`crate::grpc_refusal`): a message over the size limit is
 /// `RESOURCE_EXHAUSTED` without `RetryInfo` (tonic's `OUT_OF_RANGE` would be
 /// retried forever by OTLP clients), an undecodable one `INVALID_ARGUMENT`
 /// (tonic: `INTERNAL`).

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use spoor_proto::otlp::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 
-use crate::ingest::{Accepted, IngestError};
+use crate::error::IngestError;
+use crate::ingest::Accepted;
 use crate::rpc_status;
 
 pub(super) fn respond(

@@ -21,9 +21,10 @@ use spoor_proto::otlp::ExportTraceServiceRequest;
 
 use crate::body::{self, ContentEncoding};
 use crate::config::CollectorConfig;
-use crate::ingest::{Accepted, Ingest, IngestError};
+use crate::error::IngestError;
+use crate::ingest::{Accepted, Ingest};
 use crate::pipeline::Pipeline;
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 mod reply;
 #[cfg(test)]

@@ -15,7 +15,8 @@ use prost::Message;
 use spoor_proto::otlp::{ExportTracePartialSuccess, ExportTraceServiceResponse};
 
 use super::Encoding;
-use crate::ingest::{Accepted, IngestError};
+use crate::error::IngestError;
+use crate::ingest::Accepted;
 use crate::rpc_status;
 
 pub(super) fn respond(

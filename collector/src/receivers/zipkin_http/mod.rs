@@ -22,9 +22,10 @@ use spoor_proto::model::TracesData;
 
 use crate::body::{self, ContentEncoding};
 use crate::config::CollectorConfig;
-use crate::ingest::{Accepted, Ingest, IngestError};
+use crate::error::IngestError;
+use crate::ingest::{Accepted, Ingest};
 use crate::pipeline::Pipeline;
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 mod reply;
 #[cfg(test)]

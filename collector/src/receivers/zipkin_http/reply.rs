@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, RETRY_AFTER};
 use http::StatusCode;
 
-use crate::ingest::{Accepted, IngestError};
+use crate::error::IngestError;
+use crate::ingest::Accepted;
 
 pub(super) fn respond(result: Result<Accepted, IngestError>, retry_after: Duration) -> Response {
     match result {

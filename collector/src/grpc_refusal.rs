@@ -1,50 +1,106 @@
-//! gRPC requests that tonic refuses before a receiver runs: answered with the
-//! codes OTLP asks for and counted, the same for every gRPC receiver.
+//! gRPC requests that tonic refuses before a service's code runs: answered
+//! with the codes OTLP asks for and counted, the same for every gRPC service
+//! Spoor serves.
 //!
 //! In: the HTTP/2 responses of a tonic-generated server (OTLP's
-//! `TraceService`, Jaeger's `CollectorService`). Out: the same responses,
-//! except that a message over the size limit is `RESOURCE_EXHAUSTED` without
-//! `RetryInfo` (tonic says `OUT_OF_RANGE`, which OTLP clients retry forever)
-//! and an undecodable one `INVALID_ARGUMENT` (tonic says `INTERNAL`); each
-//! such refusal is counted in the receiver's request metrics
-//! (`too_large`, `invalid`), since the receiver never saw the request.
+//! `TraceService`, Jaeger's `CollectorService`, `SamplingManager`, or a whole
+//! port's routes such as the query services with health and reflection).
+//! Out: the same responses, except that a message over the size limit is
+//! `RESOURCE_EXHAUSTED` without `RetryInfo` (tonic says `OUT_OF_RANGE`, which
+//! OTLP clients retry forever) and an undecodable one `INVALID_ARGUMENT`
+//! (tonic says `INTERNAL`, which blames the server for the client's bytes).
+//! Each such refusal is counted (`too_large`, `invalid`), since the
+//! service never saw the request: by a receiver in its request metrics
+//! ([`Receiver`]), by any other service in
+//! `spoor_grpc_requests_refused_total` ([`ByService`]).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use tonic::server::NamedService;
 
 use crate::metrics::{self, outcome};
-use crate::receivers::Receiver;
+use crate::receiver::Receiver;
 
 pub(crate) const GRPC_STATUS: &str = "grpc-status";
 pub(crate) const GRPC_MESSAGE: &str = "grpc-message";
 
-/// A tonic-generated gRPC server wrapped so that the requests tonic refuses
-/// get OTLP's codes and are counted for `receiver`; serve it like the
-/// server it wraps.
-#[derive(Clone)]
-pub struct RefusalCounting<S> {
-    inner: S,
-    receiver: Receiver,
+/// Who counts the requests tonic refuses.
+pub trait RefusalCounter: Clone + Send + 'static {
+    /// Counts one refused request to the gRPC method `path`
+    /// (`/package.Service/Method`) with `outcome`, answered after `elapsed`.
+    fn count(&self, path: &str, outcome: &'static str, elapsed: Duration);
 }
 
-impl<S> RefusalCounting<S> {
-    /// Wraps `inner`, counting its refusals for `receiver`.
-    pub(crate) fn new(inner: S, receiver: Receiver) -> RefusalCounting<S> {
-        RefusalCounting { inner, receiver }
+/// A receiver counts refusals like the requests it answers itself.
+impl RefusalCounter for Receiver {
+    fn count(&self, _path: &str, outcome: &'static str, elapsed: Duration) {
+        metrics::request_finished(*self, outcome, elapsed);
     }
 }
 
-impl<S: NamedService> NamedService for RefusalCounting<S> {
+/// The services that are not receivers (query, health, reflection,
+/// sampling): refusals counted per gRPC service, named from the request's
+/// path, in `spoor_grpc_requests_refused_total`. Only methods that exist get
+/// this far (tonic answers `UNIMPLEMENTED` for others), so the service label
+/// takes only the names Spoor serves.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ByService;
+
+impl RefusalCounter for ByService {
+    fn count(&self, path: &str, outcome: &'static str, _elapsed: Duration) {
+        let service = path.trim_start_matches('/').split('/').next().unwrap_or("");
+        metrics::grpc_request_refused(service, outcome);
+    }
+}
+
+/// A tonic-generated gRPC server (or a port's routes) wrapped so that the
+/// requests tonic refuses get OTLP's codes and are counted by `C`; serve it
+/// like the server it wraps.
+#[derive(Clone)]
+pub struct RefusalCounting<S, C = Receiver> {
+    inner: S,
+    counter: C,
+}
+
+impl<S, C> RefusalCounting<S, C> {
+    /// Wraps `inner`, counting its refusals with `counter`.
+    pub fn new(inner: S, counter: C) -> RefusalCounting<S, C> {
+        RefusalCounting { inner, counter }
+    }
+}
+
+impl<S: NamedService, C> NamedService for RefusalCounting<S, C> {
     const NAME: &'static str = S::NAME;
 }
 
-impl<S, B> tower::Service<http::Request<B>> for RefusalCounting<S>
+/// The same wrapping as a layer, for `tonic::transport::Server::layer`: it
+/// wraps every service the server serves on its port.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefusalLayer<C> {
+    counter: C,
+}
+
+impl<C> RefusalLayer<C> {
+    /// A layer counting refusals with `counter`.
+    pub fn new(counter: C) -> RefusalLayer<C> {
+        RefusalLayer { counter }
+    }
+}
+
+impl<S, C: Clone> tower::Layer<S> for RefusalLayer<C> {
+    type Service = RefusalCounting<S, C>;
+
+    fn layer(&self, inner: S) -> RefusalCounting<S, C> {
+        RefusalCounting::new(inner, self.counter.clone())
+    }
+}
+
+impl<S, C, B> tower::Service<http::Request<B>> for RefusalCounting<S, C>
 where
     S: tower::Service<
         http::Request<B>,
@@ -52,6 +108,7 @@ where
         Error = Infallible,
     >,
     S::Future: Send + 'static,
+    C: RefusalCounter,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -63,20 +120,22 @@ where
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
         let started = Instant::now();
-        let receiver = self.receiver;
+        let counter = self.counter.clone();
+        // A reference-counted copy: the path is read only for a refusal.
+        let uri = request.uri().clone();
         let response = self.inner.call(request);
         Box::pin(async move {
             let mut response = response.await?;
-            // Requests tonic refuses never reach the receiver; count these here.
+            // Requests tonic refuses never reach the service; count these here.
             if let Some(refusal) = rewrite_tonic_refusal(response.headers_mut()) {
-                metrics::request_finished(receiver, refusal, started.elapsed());
+                counter.count(uri.path(), refusal, started.elapsed());
             }
             Ok(response)
         })
     }
 }
 
-/// A request tonic refused before the receiver ran, recognised by the
+/// A request tonic refused before the service ran, recognised by the
 /// status tonic put in the headers of its trailers-only response: the code
 /// it used, a fragment of its (percent-encoded) message, the code OTLP asks
 /// for, and the outcome to count.
