@@ -11,8 +11,8 @@
 //! rewritten: `JAEGER_CONFIG`, `JAEGER_VERSION` (the `const ` prefix kept,
 //! for Kiali's version probe), both `JAEGER_STORAGE_CAPABILITIES` and
 //! `JAEGER_BACKEND_CAPABILITIES`, and `<base href="/"` moved under the base
-//! path. `{base}` without a slash redirects to `{base}/`; anything outside
-//! the base path is 404.
+//! path. `{base}` without a slash and `/` redirect to `{base}/`; anything
+//! else outside the base path is 404.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -50,12 +50,21 @@ struct Capabilities {
     search_without_service_name: bool,
 }
 
-/// The version object Kiali and the UI read (`gitVersion` is shown).
-fn version_json() -> String {
+/// The version object Kiali and the UI read, from the object the admin
+/// `/version` endpoint reports: `gitVersion` gets Jaeger's `v` prefix when
+/// it lacks one; missing `gitCommit`/`buildDate` become "".
+pub fn jaeger_version_json(version: &serde_json::Value) -> String {
+    let text = |key: &str| version.get(key).and_then(|v| v.as_str()).unwrap_or("");
+    let git_version = text("gitVersion");
+    let git_version = if git_version.starts_with('v') {
+        git_version.to_string()
+    } else {
+        format!("v{git_version}")
+    };
     serde_json::json!({
-        "gitCommit": "",
-        "gitVersion": concat!("v", env!("CARGO_PKG_VERSION")),
-        "buildDate": "",
+        "gitCommit": text("gitCommit"),
+        "gitVersion": git_version,
+        "buildDate": text("buildDate"),
     })
     .to_string()
 }
@@ -218,7 +227,7 @@ async fn serve(state: Arc<UiState>, uri: Uri) -> Response {
     let path = uri.path();
     let rest = if state.base.is_empty() {
         path
-    } else if path == state.base {
+    } else if path == state.base || path == "/" {
         return Redirect::permanent(&format!("{}/", state.base)).into_response();
     } else {
         match path
@@ -258,11 +267,13 @@ async fn serve(state: Arc<UiState>, uri: Uri) -> Response {
 
 /// Serves the Jaeger UI build in `dir` as a fallback router (it claims no
 /// routes, so the API routes merged beside it win). `metrics_storage` says
-/// whether `/api/metrics/*` has data (the UI shows its Monitor tab then).
+/// whether `/api/metrics/*` has data (the UI shows its Monitor tab then);
+/// `version` is the admin `/version` object ([`jaeger_version_json`]).
 pub fn jaeger_ui_router(
     settings: &QueryHttpSettings,
     dir: &Path,
     metrics_storage: bool,
+    version: &serde_json::Value,
 ) -> Result<Router, UiError> {
     let template =
         std::fs::read_to_string(dir.join("index.html")).map_err(|source| UiError::Index {
@@ -274,7 +285,7 @@ pub fn jaeger_ui_router(
         template,
         config_file: settings.ui_config.clone(),
         base: settings.normalized_base_path().to_string(),
-        version_json: version_json(),
+        version_json: jaeger_version_json(version),
         capabilities: Capabilities {
             archive_storage: true,
             metrics_storage,
@@ -304,7 +315,9 @@ const JAEGER_BACKEND_CAPABILITIES = DEFAULT_BACKEND_CAPABILITIES;
             template: TEMPLATE.to_string(),
             config_file,
             base: base.to_string(),
-            version_json: version_json(),
+            version_json: jaeger_version_json(&serde_json::json!({
+                "gitVersion": env!("CARGO_PKG_VERSION"),
+            })),
             capabilities: Capabilities {
                 archive_storage: true,
                 metrics_storage: false,
@@ -339,6 +352,16 @@ const JAEGER_BACKEND_CAPABILITIES = DEFAULT_BACKEND_CAPABILITIES;
         assert!(html.contains("<base href=\"/jaeger/\""));
         assert!(html.contains("const JAEGER_CONFIG = DEFAULT_CONFIG;"));
         assert!(render_index(&state("", None)).contains("<base href=\"/\""));
+    }
+
+    #[test]
+    fn version_gets_jaegers_v_prefix_once() {
+        let json = |v| serde_json::from_str::<serde_json::Value>(&jaeger_version_json(&v)).unwrap();
+        assert_eq!(
+            json(serde_json::json!({"gitVersion": "1.2.3", "gitCommit": "abc"})),
+            serde_json::json!({"gitVersion": "v1.2.3", "gitCommit": "abc", "buildDate": ""})
+        );
+        assert_eq!(json(serde_json::json!({"gitVersion": "v2.0.0"}))["gitVersion"], "v2.0.0");
     }
 
     #[test]
