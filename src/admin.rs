@@ -121,16 +121,10 @@ async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) ->
     }
 }
 
-/// What `/version` reports; the web UIs carry the same as Kiali's
-/// `JAEGER_VERSION` marker.
-pub fn version_info() -> serde_json::Value {
-    serde_json::json!({"gitCommit": "", "gitVersion": env!("CARGO_PKG_VERSION"), "buildDate": ""})
-}
-
 async fn version() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        version_info().to_string(),
+        spoor_query::version::version_json(),
     )
 }
 

@@ -201,15 +201,9 @@ async fn serve(
             Ok(())
         }));
     }
-    let version = crate::admin::version_info();
     let ui = match &config.query.http.ui_dir {
-        Some(dir) => spoor_query::jaeger_ui_router(
-            &config.query.http,
-            dir,
-            analytics.is_some(),
-            &version,
-        )?,
-        None => spoor_query::builtin_ui_router(&config.query.http, &version),
+        Some(dir) => spoor_query::jaeger_ui_router(&config.query.http, dir, analytics.is_some())?,
+        None => spoor_query::builtin_ui_router(&config.query.http),
     };
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
         .merge(spoor_query::metrics_api::metrics_router(

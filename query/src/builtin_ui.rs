@@ -1,7 +1,6 @@
 //! Serving Spoor's own web UI (the `spoor-ui` crate) under the base path.
 //!
-//! In: requests for paths no API route claimed, the base path and the
-//! version object. Out: `{base}/static/{path}` → the embedded module or
+//! In: requests for paths no API route claimed and the base path. Out: `{base}/static/{path}` → the embedded module or
 //! style sheet (404 when there is none); every other path under the base
 //! path (`/`, `/search`, `/trace/{id}`, `/trace/{a}...{b}`,
 //! `/dependencies`, `/monitor`, …) → the page, so Jaeger UI's deep links
@@ -15,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 
 use crate::settings::QueryHttpSettings;
-use crate::ui_assets::jaeger_version_json;
+use crate::version::version_json;
 
 struct State {
     base: String,
@@ -70,11 +69,11 @@ async fn serve(state: Arc<State>, method: Method, uri: Uri) -> Response {
 }
 
 /// The built-in UI as a fallback router (it claims no routes, so the API
-/// routes merged beside it win). `version` is the object the admin
-/// `/version` endpoint reports; it becomes the page's `JAEGER_VERSION`.
-pub fn builtin_ui_router(settings: &QueryHttpSettings, version: &serde_json::Value) -> Router {
+/// routes merged beside it win). The page's `JAEGER_VERSION` is the object
+/// the admin `/version` endpoint reports ([`crate::version`]).
+pub fn builtin_ui_router(settings: &QueryHttpSettings) -> Router {
     let base = settings.normalized_base_path().to_string();
-    let page = spoor_ui::render_index(&base, &jaeger_version_json(version));
+    let page = spoor_ui::render_index(&base, &version_json());
     let state = Arc::new(State { base, page });
     Router::new().fallback(move |method: Method, uri: Uri| serve(state.clone(), method, uri))
 }
@@ -112,7 +111,7 @@ mod tests {
             base_path: base.to_string(),
             ..QueryHttpSettings::default()
         };
-        builtin_ui_router(&settings, &serde_json::json!({"gitVersion": "1.2.3", "gitCommit": "abc"}))
+        builtin_ui_router(&settings)
     }
 
     #[tokio::test]
@@ -129,7 +128,8 @@ mod tests {
             let (status, ctype, body) = get(&app, path).await;
             assert_eq!(status, StatusCode::OK, "{path}");
             assert_eq!(ctype, "text/html; charset=utf-8");
-            assert!(body.contains(r#"const JAEGER_VERSION = {"gitCommit":"abc","gitVersion":"v1.2.3""#), "{body}");
+            let marker = format!("const JAEGER_VERSION = {};", version_json());
+            assert!(body.contains(&marker), "{body}");
             assert!(body.contains(r#"src="/jaeger/static/js/app.js""#));
         }
         assert_eq!(get(&app, "/").await.1, "/jaeger/");

@@ -53,6 +53,7 @@ mod search;
 mod settings;
 pub mod summary;
 pub mod ui_assets;
+pub mod version;
 pub mod zipkin_read;
 
 pub use api_v3::V3Error;

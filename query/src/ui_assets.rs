@@ -22,6 +22,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::Router;
 
 use crate::settings::QueryHttpSettings;
+use crate::version::version_json;
 
 /// Why the UI could not be served.
 #[derive(Debug, thiserror::Error)]
@@ -48,25 +49,6 @@ struct Capabilities {
     archive_storage: bool,
     metrics_storage: bool,
     search_without_service_name: bool,
-}
-
-/// The version object Kiali and the UI read, from the object the admin
-/// `/version` endpoint reports: `gitVersion` gets Jaeger's `v` prefix when
-/// it lacks one; missing `gitCommit`/`buildDate` become "".
-pub fn jaeger_version_json(version: &serde_json::Value) -> String {
-    let text = |key: &str| version.get(key).and_then(|v| v.as_str()).unwrap_or("");
-    let git_version = text("gitVersion");
-    let git_version = if git_version.starts_with('v') {
-        git_version.to_string()
-    } else {
-        format!("v{git_version}")
-    };
-    serde_json::json!({
-        "gitCommit": text("gitCommit"),
-        "gitVersion": git_version,
-        "buildDate": text("buildDate"),
-    })
-    .to_string()
 }
 
 /// Replaces `from` once, if present.
@@ -267,13 +249,11 @@ async fn serve(state: Arc<UiState>, uri: Uri) -> Response {
 
 /// Serves the Jaeger UI build in `dir` as a fallback router (it claims no
 /// routes, so the API routes merged beside it win). `metrics_storage` says
-/// whether `/api/metrics/*` has data (the UI shows its Monitor tab then);
-/// `version` is the admin `/version` object ([`jaeger_version_json`]).
+/// whether `/api/metrics/*` has data (the UI shows its Monitor tab then).
 pub fn jaeger_ui_router(
     settings: &QueryHttpSettings,
     dir: &Path,
     metrics_storage: bool,
-    version: &serde_json::Value,
 ) -> Result<Router, UiError> {
     let template =
         std::fs::read_to_string(dir.join("index.html")).map_err(|source| UiError::Index {
@@ -285,7 +265,7 @@ pub fn jaeger_ui_router(
         template,
         config_file: settings.ui_config.clone(),
         base: settings.normalized_base_path().to_string(),
-        version_json: jaeger_version_json(version),
+        version_json: version_json(),
         capabilities: Capabilities {
             archive_storage: true,
             metrics_storage,
@@ -315,9 +295,7 @@ const JAEGER_BACKEND_CAPABILITIES = DEFAULT_BACKEND_CAPABILITIES;
             template: TEMPLATE.to_string(),
             config_file,
             base: base.to_string(),
-            version_json: jaeger_version_json(&serde_json::json!({
-                "gitVersion": env!("CARGO_PKG_VERSION"),
-            })),
+            version_json: version_json(),
             capabilities: Capabilities {
                 archive_storage: true,
                 metrics_storage: false,
@@ -352,16 +330,6 @@ const JAEGER_BACKEND_CAPABILITIES = DEFAULT_BACKEND_CAPABILITIES;
         assert!(html.contains("<base href=\"/jaeger/\""));
         assert!(html.contains("const JAEGER_CONFIG = DEFAULT_CONFIG;"));
         assert!(render_index(&state("", None)).contains("<base href=\"/\""));
-    }
-
-    #[test]
-    fn version_gets_jaegers_v_prefix_once() {
-        let json = |v| serde_json::from_str::<serde_json::Value>(&jaeger_version_json(&v)).unwrap();
-        assert_eq!(
-            json(serde_json::json!({"gitVersion": "1.2.3", "gitCommit": "abc"})),
-            serde_json::json!({"gitVersion": "v1.2.3", "gitCommit": "abc", "buildDate": ""})
-        );
-        assert_eq!(json(serde_json::json!({"gitVersion": "v2.0.0"}))["gitVersion"], "v2.0.0");
     }
 
     #[test]

@@ -38,7 +38,7 @@ function lookup() {
 
 const nav = h('nav', { className: 'nav', 'aria-label': 'Pages' },
   h('a', { href: href('/search'), 'data-nav': '', 'data-view': 'search' }, 'Search'),
-  h('a', { href: href('/trace/'), 'data-nav': '', 'data-view': 'compare' }, 'Compare'),
+  h('a', { href: href('/trace'), 'data-nav': '', 'data-view': 'compare' }, 'Compare'),
   h('a', { href: href('/dependencies'), 'data-nav': '', 'data-view': 'dependencies' }, 'Service map'),
   h('a', { href: href('/monitor'), 'data-nav': '', 'data-view': 'monitor' }, 'Monitor'));
 const header = h('header', { className: 'top' },

@@ -28,6 +28,7 @@ export function parseRoute(pathname, search) {
   if (path === '/' || path === '/search') return { view: 'search', params, path };
   if (path === '/dependencies') return { view: 'dependencies', params, path };
   if (path === '/monitor') return { view: 'monitor', params, path };
+  if (path === '/trace') return { view: 'compare', params, path, ids: [] };
   const trace = /^\/trace\/([^/]+)$/.exec(path);
   if (trace) {
     const id = decodeURIComponent(trace[1]);

@@ -134,7 +134,6 @@ export class Waterfall {
           width: `${((b - a) / (span.duration || 1)) * 100}%` } }));
       }
     }
-    const labelLeft = left + barWidth > 70;
     return h('div', {
       className: classes.join(' '), role: 'treeitem', 'aria-level': span.depth + 1,
       'aria-expanded': span.children.length ? String(open) : undefined, 'aria-selected': String(span === this.selected),
@@ -152,8 +151,8 @@ export class Waterfall {
       h('span', { className: 'wf-op' }, span.operation),
       !open ? h('span', { className: 'wf-hidden' }, `+${countDescendants(span)}`) : null),
     h('div', { className: 'wf-bar-area' }, bar,
-      h('span', { className: `wf-dur${labelLeft ? ' left' : ''}`, style: labelLeft
-        ? { right: `${100 - left + 0.5}%` } : { left: `${left + barWidth + 0.5}%` } }, duration(span.duration))));
+      // The bar area keeps a right margin, so the label fits after any bar.
+      h('span', { className: 'wf-dur', style: { left: `${Math.min(left + barWidth, 100) + 0.5}%` } }, duration(span.duration))));
   }
 
   /** @param {MouseEvent} e */

@@ -2,7 +2,8 @@
  * Trace comparison (`/trace/{a}...{b}`, Jaeger UI's URL): both traces'
  * headline numbers and every (service, operation) with its span count and
  * total and mean duration in each, marked as only in A, only in B, or
- * changed. In: the route (two ids) and the container. Out: the page.
+ * changed; `/trace` alone (or one id) asks for the ids. In: the route and
+ * the container. Out: the page.
  */
 import { h, fill, notice } from '../core/dom.js';
 import * as api from '../core/api.js';
@@ -38,13 +39,18 @@ function card(label, t) {
     h('div', {}, `${duration(t.duration)} · ${t.spans.length} spans · ${t.services.size} services · ${t.errors} errors`));
 }
 
-/** A form asking for the second trace id. @param {string} first */
-function askSecond(first) {
-  const input = h('input', { placeholder: 'second trace id', 'aria-label': 'Second trace id', className: 'mono' });
+/** A form asking for the two trace ids (the first prefilled). @param {string} first */
+function askIds(first) {
+  const a = h('input', { value: first, placeholder: 'trace id A', 'aria-label': 'Trace A', className: 'mono', id: 'cmp-a' });
+  const b = h('input', { placeholder: 'trace id B', 'aria-label': 'Trace B', className: 'mono', id: 'cmp-b' });
+  const problem = h('span', { className: 'form-error', role: 'alert' });
   return h('form', { className: 'inline-form', onsubmit: (/** @type {Event} */ e) => {
     e.preventDefault();
-    if (isTraceId(input.value.trim())) navigate(href(`/trace/${first}...${input.value.trim()}`));
-  } }, h('label', {}, `Compare ${first} with `), input, h('button', { type: 'submit', className: 'button primary' }, 'Compare'));
+    const ids = [a.value.trim(), b.value.trim()];
+    const bad = ids.find((id) => !isTraceId(id));
+    if (bad !== undefined) problem.textContent = `"${bad}" is not a trace id (1–32 hex digits)`;
+    else navigate(href(`/trace/${ids[0]}...${ids[1]}`));
+  } }, a, h('span', {}, 'with'), b, h('button', { type: 'submit', className: 'button primary' }, 'Compare'), problem);
 }
 
 /**
@@ -54,7 +60,8 @@ function askSecond(first) {
 export async function compareView(root, route) {
   const ids = route.ids || [];
   if (ids.length < 2) {
-    fill(root, h('section', { className: 'page' }, h('h1', {}, 'Compare traces'), askSecond(ids[0] || '')));
+    fill(root, h('section', { className: 'page' }, h('h1', {}, 'Compare traces'),
+      h('p', { className: 'muted' }, 'Pick two traces in the search results, or enter their ids.'), askIds(ids[0] || '')));
     root.dataset.ready = 'compare';
     return;
   }
