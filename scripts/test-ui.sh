@@ -13,4 +13,4 @@ export SPOOR_BIN
 echo "test-ui: tsc --checkJs"
 (cd ui && node_modules/.bin/tsc -p tsconfig.json)
 echo "test-ui: browser tests"
-(cd ui && node --test --test-concurrency=1 tests/)
+(cd ui && node --test tests/)
