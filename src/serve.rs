@@ -214,7 +214,7 @@ async fn serve(
     }
     let ui = match &config.query.http.ui_dir {
         Some(dir) => spoor_query::jaeger_ui_router(&config.query.http, dir, analytics.is_some())?,
-        None => ui_router(config.query.http.normalized_base_path()),
+        None => spoor_query::builtin_ui_router(&config.query.http),
     };
     let query_router = spoor_query::jaeger_http_router(store.clone(), config.query.http.clone())
         .merge(spoor_query::metrics_api::metrics_router(
@@ -313,30 +313,6 @@ async fn serve(
         .context("flushing the store")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The built-in page at the query port's root (under the base path).
-fn ui_router(base: &str) -> axum::Router {
-    let page = || async {
-        (
-            [
-                (axum::http::header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (axum::http::header::CACHE_CONTROL, "no-cache"),
-            ],
-            spoor_ui::INDEX_HTML,
-        )
-    };
-    let root = format!("{}/", base.trim_end_matches('/'));
-    let mut router = axum::Router::new().route(&root, axum::routing::get(page));
-    if root != "/" {
-        let bare = root.trim_end_matches('/').to_string();
-        let target = root.clone();
-        router = router.route(
-            &bare,
-            axum::routing::get(move || async move { axum::response::Redirect::permanent(&target) }),
-        );
-    }
-    router
 }
 
 async fn wait_for_signal() {

@@ -61,6 +61,9 @@ async fn jaeger_ui_build_is_served_under_the_base_path_with_injections() {
     let resp = http.get(format!("{base}/jaeger")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 308);
     assert_eq!(resp.headers()["location"], "/jaeger/");
+    let resp = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 308, "/ leads to the base path");
+    assert_eq!(resp.headers()["location"], "/jaeger/");
 
     let resp = http.get(format!("{base}/jaeger/")).send().await.unwrap();
     assert_eq!(resp.status(), 200);

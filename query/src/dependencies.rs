@@ -4,7 +4,7 @@
 //! In: the window (`endTs` and `lookback`, ms) and the store. Out: links
 //! summed per (parent, child) over the window in each API's JSON shape:
 //! Jaeger `{"parent","child","callCount"}` (optionally only the links of one
-//! service), Zipkin `{"parent","child","callCount","errorCount"}` with
+//! service; with Spoor's `errors=true` extension also `errorCount`), Zipkin `{"parent","child","callCount","errorCount"}` with
 //! `errorCount` left out when 0. Callers run these off async threads.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,6 +22,9 @@ pub struct JaegerLink {
     pub parent: String,
     pub child: String,
     pub call_count: u64,
+    /// Only with `errors=true` (a Spoor extension Jaeger clients never send).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_count: Option<u64>,
 }
 
 /// One link as Zipkin's `/api/v2/dependencies` writes it.
@@ -61,6 +64,16 @@ pub fn links_in_window(
 
 /// Jaeger's links; with `service`, only those where it is parent or child.
 pub fn jaeger_links(links: Vec<DependencyLink>, service: Option<&str>) -> Vec<JaegerLink> {
+    jaeger_links_with(links, service, false)
+}
+
+/// Jaeger's links, with `errorCount` on each when `with_errors` (Spoor's
+/// `errors=true`; the built-in UI shows error rates on the service map).
+pub fn jaeger_links_with(
+    links: Vec<DependencyLink>,
+    service: Option<&str>,
+    with_errors: bool,
+) -> Vec<JaegerLink> {
     links
         .into_iter()
         .filter(|l| service.is_none_or(|s| l.parent == s || l.child == s))
@@ -68,6 +81,7 @@ pub fn jaeger_links(links: Vec<DependencyLink>, service: Option<&str>) -> Vec<Ja
             parent: l.parent,
             child: l.child,
             call_count: l.call_count,
+            error_count: with_errors.then_some(l.error_count),
         })
         .collect()
 }
@@ -105,6 +119,10 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&only_c).unwrap(),
             r#"[{"parent":"b","child":"c","callCount":3}]"#
+        );
+        assert_eq!(
+            serde_json::to_string(&jaeger_links_with(links.clone(), Some("a"), true)).unwrap(),
+            r#"[{"parent":"a","child":"b","callCount":2,"errorCount":0}]"#
         );
         assert_eq!(
             serde_json::to_string(&zipkin_links(links)).unwrap(),

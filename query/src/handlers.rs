@@ -249,9 +249,10 @@ pub(crate) async fn get_trace(
     Ok(json_response(body))
 }
 
-/// `GET /api/dependencies?endTs=&lookback=[&service=]` (ms): the service
-/// dependency links of the window, from the persisted analytics
-/// (`crate::dependencies`); parameters validated like Jaeger's.
+/// `GET /api/dependencies?endTs=&lookback=[&service=][&errors=true]` (ms):
+/// the service dependency links of the window, from the persisted analytics
+/// (`crate::dependencies`); parameters validated like Jaeger's. `errors`
+/// (Spoor's extension, for its UI's service map) adds `errorCount`.
 pub(crate) async fn dependencies(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
@@ -264,6 +265,7 @@ pub(crate) async fn dependencies(
         }
     }
     let service = params.first("service").map(str::to_string);
+    let with_errors = params.errors()?;
     let store = state.store.clone();
     let body = blocking(move || {
         let links = crate::dependencies::links_in_window(
@@ -272,7 +274,8 @@ pub(crate) async fn dependencies(
             window[1],
             crate::dependencies::DEFAULT_LOOKBACK_MS,
         )?;
-        let links = crate::dependencies::jaeger_links(links, service.as_deref());
+        let links =
+            crate::dependencies::jaeger_links_with(links, service.as_deref(), with_errors);
         to_json(&Envelope::data(links), params.pretty_print())
     })
     .await?;

@@ -9,6 +9,8 @@
 //!   adjusters ([`adjust`]) unless `raw=true`, and api_v3 over HTTP
 //!   (`api_v3`: `/api/v3/services`, `/operations`, `/traces`,
 //!   `/trace-summaries`, `/dependencies`) with OTLP/JSON traces;
+//! - [`builtin_ui_router`]: Spoor's own web UI (`spoor-ui`) with Jaeger UI's
+//!   URL scheme ([`builtin_ui`]);
 //! - [`jaeger_ui_router`]: a Jaeger UI build with its injected configuration
 //!   ([`ui_assets`]);
 //! - [`query_grpc_routes`] (gRPC query port): api_v2 and api_v3
@@ -35,6 +37,7 @@ use spoor_storage::Store;
 
 pub mod adjust;
 mod api_v3;
+pub mod builtin_ui;
 pub mod cap;
 pub mod dependencies;
 pub mod duration;
@@ -54,6 +57,7 @@ pub mod version;
 pub mod zipkin_read;
 
 pub use api_v3::V3Error;
+pub use builtin_ui::builtin_ui_router;
 pub use error::ApiError;
 pub use grpc::query_grpc_routes;
 pub use settings::QueryHttpSettings;

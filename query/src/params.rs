@@ -87,6 +87,21 @@ impl QueryParams {
         }
     }
 
+    /// `errors` of `/api/dependencies` (a Spoor extension): add each
+    /// link's `errorCount`. Go's `strconv.ParseBool` spellings.
+    pub fn errors(&self) -> Result<bool, ParamError> {
+        match self.first("errors") {
+            None => Ok(false),
+            Some(value) => parse_go_bool(value).ok_or_else(|| ParamError::Unparsable {
+                name: "errors",
+                detail: format!(
+                    "strconv.ParseBool: parsing {}: invalid syntax",
+                    go_quote(value)
+                ),
+            }),
+        }
+    }
+
     /// An optional µs-since-epoch integer parameter (`start`, `end`).
     pub fn micros(&self, name: &'static str) -> Result<Option<i64>, ParamError> {
         self.first(name)

@@ -11,8 +11,8 @@
 //! rewritten: `JAEGER_CONFIG`, `JAEGER_VERSION` (the `const ` prefix kept,
 //! for Kiali's version probe), both `JAEGER_STORAGE_CAPABILITIES` and
 //! `JAEGER_BACKEND_CAPABILITIES`, and `<base href="/"` moved under the base
-//! path. `{base}` without a slash redirects to `{base}/`; anything outside
-//! the base path is 404.
+//! path. `{base}` without a slash and `/` redirect to `{base}/`; anything
+//! else outside the base path is 404.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -209,7 +209,7 @@ async fn serve(state: Arc<UiState>, uri: Uri) -> Response {
     let path = uri.path();
     let rest = if state.base.is_empty() {
         path
-    } else if path == state.base {
+    } else if path == state.base || path == "/" {
         return Redirect::permanent(&format!("{}/", state.base)).into_response();
     } else {
         match path
