@@ -9,3 +9,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace
 # The conformance suite runs the binary `cargo test` built for the end-to-end tests.
 scripts/conformance.sh target/debug/spoor
+# The web UI: type check and browser tests against the same binary.
+scripts/test-ui.sh target/debug/spoor

@@ -40,3 +40,6 @@ if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install the Rust toolchain (https://rustup.rs) first" >&2
   exit 1
 fi
+
+# The web UI's checks (chromium, Node.js, the pinned type checker and browser driver).
+"$here/install-ui-tools.sh"
