@@ -1,6 +1,6 @@
 """Shared helpers of the deployment checks (run by scripts/test-deploy.sh).
 
-In: the repository's deploy/ folder, the spoor binary named by $SPOOR_BIN,
+In: the repository's deploy/ folder, the spoor binary named by $DEPLOY_SPOOR_BIN,
 the tools scripts/install-deploy-tools.sh installs (promtool, prometheus,
 kubernetes-validate and helm-python-sdk in target/deploy-venv). Out: pytest
 fixtures and helpers; nothing here is skipped when a tool is missing.
@@ -58,8 +58,8 @@ def run(args, timeout=120, check=True, **kw):
 
 @pytest.fixture(scope="session")
 def spoor_bin():
-    path = os.environ.get("SPOOR_BIN", "")
-    assert path and os.access(path, os.X_OK), "SPOOR_BIN must name the built spoor binary"
+    path = os.environ.get("DEPLOY_SPOOR_BIN", "")
+    assert path and os.access(path, os.X_OK), "DEPLOY_SPOOR_BIN must name the built spoor binary"
     return path
 
 

@@ -3,7 +3,7 @@ chart rendered with several value sets, the Istio addon's contract (Service
 names, ports, port names, labels, selectors; pod labels), and the binary
 accepting every configuration and flag the manifests give it.
 
-In: deploy/istio/*.yaml, the chart, $SPOOR_BIN. Out: pytest results.
+In: deploy/istio/*.yaml, the chart, $DEPLOY_SPOOR_BIN. Out: pytest results.
 """
 
 import pathlib
