@@ -33,7 +33,7 @@ fn parse() -> Dockerfile {
             continue;
         }
         current.push_str(line);
-        let (keyword, rest) = current.split_once(' ').unwrap_or((&current, ""));
+        let (keyword, rest) = current.split_once(' ').unwrap_or((current.as_str(), ""));
         all.push((keyword.to_uppercase(), rest.trim().to_string()));
         current.clear();
     }
@@ -76,7 +76,11 @@ fn print_config(env: &[(String, String)]) -> serde_yaml::Value {
         .envs(env.iter().cloned())
         .output()
         .expect("run spoor");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("unknown environment variable"),
@@ -118,7 +122,10 @@ fn data_volume_user_and_entrypoint_match_the_binary() {
     assert_eq!(docker.json_array("VOLUME"), vec![data_dir.clone()]);
     assert_eq!(docker.values("WORKDIR"), vec![data_dir.clone()]);
     let run = docker.values("RUN").join(" ");
-    assert!(run.contains(&format!("chown 10001:10001 {data_dir}")), "{run}");
+    assert!(
+        run.contains(&format!("chown 10001:10001 {data_dir}")),
+        "{run}"
+    );
     assert_eq!(docker.values("USER"), vec!["10001:10001".to_string()]);
 
     let entrypoint = docker.json_array("ENTRYPOINT");
@@ -137,8 +144,14 @@ fn data_volume_user_and_entrypoint_match_the_binary() {
         .map(|(_, v)| v.as_str())
         .find(|v| v.contains("cargo build"))
         .expect("a cargo build step");
-    assert!(build.contains("--release") && build.contains("--bin spoor"), "{build}");
-    assert!(build.contains(&format!("target/release/spoor {}", entrypoint[0])), "{build}");
+    assert!(
+        build.contains("--release") && build.contains("--bin spoor"),
+        "{build}"
+    );
+    assert!(
+        build.contains(&format!("target/release/spoor {}", entrypoint[0])),
+        "{build}"
+    );
 
     // The default command is a subcommand the binary has.
     let cmd = docker.json_array("CMD");
@@ -148,5 +161,9 @@ fn data_volume_user_and_entrypoint_match_the_binary() {
         .arg("--help")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

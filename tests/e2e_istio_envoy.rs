@@ -11,6 +11,7 @@ mod support;
 
 use std::collections::HashMap;
 
+use serde::Deserialize as _;
 use serde_json::json;
 use spoor_proto::ids::TraceId;
 use spoor_proto::jaeger::api_v2::query_service_client::QueryServiceClient;
@@ -18,7 +19,6 @@ use spoor_proto::jaeger::api_v2::{
     self, FindTracesRequest, GetDependenciesRequest, GetServicesRequest, GetTraceRequest,
     TraceQueryParameters,
 };
-use serde::Deserialize as _;
 use support::*;
 
 /// The Spoor settings of deploy/istio/spoor.yaml's ConfigMap, read from the
@@ -94,7 +94,12 @@ fn envoy_span(
 /// A Bookinfo request through the mesh: the ingress gateway calls
 /// productpage, whose sidecar calls reviews (which fails with 503).
 fn bookinfo_request(trace: &str, start_us: u64) -> Vec<serde_json::Value> {
-    let ids = |n: u64| format!("{:016x}", u64::from_str_radix(&trace[16..], 16).unwrap() ^ n);
+    let ids = |n: u64| {
+        format!(
+            "{:016x}",
+            u64::from_str_radix(&trace[16..], 16).unwrap() ^ n
+        )
+    };
     let (gateway, productpage, outbound, reviews) = (ids(1), ids(2), ids(3), ids(4));
     vec![
         envoy_span(
@@ -273,7 +278,10 @@ async fn envoy_zipkin_spans_read_back_through_kialis_grpc_calls() {
     assert_eq!(service_of(outbound), "productpage.default");
     assert_ne!(reviews.span_id, outbound.span_id);
     assert_ne!(outbound.references[0].span_id, outbound.span_id);
-    assert_eq!(tag(reviews, "istio.cluster_id").as_deref(), Some("Kubernetes"));
+    assert_eq!(
+        tag(reviews, "istio.cluster_id").as_deref(),
+        Some("Kubernetes")
+    );
     assert_eq!(tag(reviews, "http.status_code").as_deref(), Some("503"));
     assert!(reviews
         .tags

@@ -148,13 +148,21 @@ fn service_links_are_not_read_as_settings_and_file_keys_stay_strict() {
             .expect("run spoor")
     };
     let out = run("query:\n  http:\n    base_path: /jaeger\n");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let printed: serde_yaml::Value = serde_yaml::from_slice(&out.stdout).unwrap();
     // SPOOR_PORT and friends change no listener.
     assert_eq!(printed["listen"]["query_http"], "0.0.0.0:16686");
     assert_eq!(printed["listen"]["query_grpc"], "0.0.0.0:16685");
     assert_eq!(printed["query"]["http"]["base_path"], "/jaeger");
-    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     let out = run("storage:\n  retension: 1h\n");
     assert!(!out.status.success());
