@@ -1,8 +1,9 @@
 //! The admin listener: health (`/`, `/status`), Prometheus metrics
 //! (`/metrics`) and version (`/version`).
 //!
-//! In: the process's readiness flag, the metrics recorder, store figures
-//! and the analytics series (RED and service graph). Out: an axum router.
+//! In: the process's readiness flag, the metrics recorder, store figures,
+//! the configured storage limits and the analytics series (RED and service
+//! graph). Out: an axum router.
 //! `/metrics` answers OpenMetrics text when the `Accept` header asks for
 //! `application/openmetrics-text`, else the Prometheus text format.
 
@@ -83,6 +84,7 @@ async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) ->
     metrics::gauge!("spoor_storage_partitions").set(stats.partitions as f64);
     metrics::gauge!("spoor_storage_blocks").set(stats.blocks as f64);
     metrics::gauge!("spoor_storage_disk_bytes").set(stats.disk_bytes as f64);
+    metrics::gauge!("spoor_storage_write_stalled").set(if stats.write_stalled { 1.0 } else { 0.0 });
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);
     }
@@ -126,6 +128,16 @@ async fn version() -> impl IntoResponse {
         [(header::CONTENT_TYPE, "application/json")],
         spoor_query::version::version_json(),
     )
+}
+
+/// Publishes the configured limits as gauges, so dashboards and alerts can
+/// compare what is used with what is allowed (set once at start).
+pub fn publish_limits(storage: &spoor_storage::StorageConfig) {
+    metrics::gauge!("spoor_storage_retention_seconds").set(storage.retention.as_secs_f64());
+    metrics::gauge!("spoor_storage_disk_budget_bytes").set(storage.max_disk_bytes as f64);
+    metrics::gauge!("spoor_storage_live_max_bytes").set(storage.live_max_bytes as f64);
+    metrics::gauge!("spoor_storage_live_hard_max_bytes").set(storage.live_hard_max_bytes as f64);
+    metrics::gauge!("spoor_storage_live_max_traces").set(storage.live_max_traces as f64);
 }
 
 /// Resident set size from /proc (Linux); `None` elsewhere.

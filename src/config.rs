@@ -1,7 +1,8 @@
 //! Spoor's one configuration tree: defaults, then a YAML config file, then
 //! `SPOOR_*` environment variables, then command-line flags (each later layer
-//! wins). Unknown keys in the file and unknown `SPOOR_*` variables are errors
-//! that name them; every value is validated and every problem reported at once.
+//! wins). Unknown keys in the file are errors that name them; unknown
+//! `SPOOR_*` variables are reported back (see `env_vars`) for a warning;
+//! every value is validated and every problem reported at once.
 //!
 //! In: the parsed command line and the process environment. Out: a validated
 //! [`Config`].
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use spoor_collector::{AnalyticsConfig, CollectorConfig};
 use spoor_query::{QueryHttpSettings, ZipkinReadSettings};
 use spoor_storage::StorageConfig;
+
+use crate::env_vars::EnvReport;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -183,30 +186,6 @@ pub struct Overrides {
     pub log_level: Option<String>,
 }
 
-/// Every `SPOOR_*` variable Spoor reads; any other is rejected.
-pub const KNOWN_ENV: &[&str] = &[
-    "SPOOR_CONFIG",
-    "SPOOR_DATA_DIR",
-    "SPOOR_OTLP_GRPC_ADDR",
-    "SPOOR_OTLP_HTTP_ADDR",
-    "SPOOR_ZIPKIN_ADDR",
-    "SPOOR_QUERY_HTTP_ADDR",
-    "SPOOR_QUERY_GRPC_ADDR",
-    "SPOOR_ADMIN_ADDR",
-    "SPOOR_SAMPLING_HTTP_ADDR",
-    "SPOOR_SAMPLING_GRPC_ADDR",
-    "SPOOR_JAEGER_GRPC_ADDR",
-    "SPOOR_JAEGER_THRIFT_HTTP_ADDR",
-    "SPOOR_AGENT_COMPACT_ADDR",
-    "SPOOR_AGENT_BINARY_ADDR",
-    "SPOOR_RETENTION",
-    "SPOOR_MAX_DISK_BYTES",
-    "SPOOR_OTLP_HTTP_MAX_BODY_BYTES",
-    "SPOOR_OTLP_GRPC_MAX_MESSAGE_BYTES",
-    "SPOOR_ZIPKIN_MAX_BODY_BYTES",
-    "SPOOR_LOG_LEVEL",
-];
-
 /// Why the configuration could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -217,26 +196,20 @@ pub enum ConfigError {
     },
     #[error("config file {path}: {message}")]
     Parse { path: PathBuf, message: String },
-    #[error("unknown environment variable(s) {0}; known: {known}", known = KNOWN_ENV.join(", "))]
-    UnknownEnv(String),
     #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
     Invalid(Vec<String>),
 }
 
 impl Config {
     /// Builds the configuration from defaults, the file, the environment
-    /// (already folded into `overrides` by clap) and flags.
+    /// (already folded into `overrides` by clap) and flags. The `SPOOR_*`
+    /// variables Spoor does not read come back in the report: Kubernetes
+    /// service links are ignored, other names deserve a warning.
     pub fn load(
         overrides: &Overrides,
         env: impl Iterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let unknown: Vec<String> = env
-            .map(|(k, _)| k)
-            .filter(|k| k.starts_with("SPOOR_") && !KNOWN_ENV.contains(&k.as_str()))
-            .collect();
-        if !unknown.is_empty() {
-            return Err(ConfigError::UnknownEnv(unknown.join(", ")));
-        }
+    ) -> Result<(Config, EnvReport), ConfigError> {
+        let report = EnvReport::from_names(env.map(|(k, _)| k));
         let mut config = match &overrides.config {
             None => Config::default(),
             Some(path) => {
@@ -252,7 +225,7 @@ impl Config {
         };
         config.apply(overrides);
         config.validate().map_err(ConfigError::Invalid)?;
-        Ok(config)
+        Ok((config, report))
     }
 
     /// Parses YAML text; unknown keys are rejected with their path.
@@ -423,7 +396,7 @@ mod tests {
             data_dir: Some("/from/flag".into()),
             ..Default::default()
         };
-        let c = Config::load(&o, std::iter::empty()).unwrap();
+        let (c, _) = Config::load(&o, std::iter::empty()).unwrap();
         assert_eq!(c.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(c.storage.data_dir, PathBuf::from("/from/flag"));
         assert_eq!(c.storage.retention, Duration::from_secs(7200));
@@ -454,10 +427,17 @@ mod tests {
     }
 
     #[test]
-    fn unknown_spoor_variable_is_rejected() {
-        let env = vec![("SPOOR_DATADIR".to_string(), "x".to_string())];
-        let err = Config::load(&Overrides::default(), env.into_iter()).unwrap_err();
-        assert!(err.to_string().contains("SPOOR_DATADIR"));
+    fn unknown_spoor_variables_are_reported_not_refused() {
+        let env = [
+            ("SPOOR_DATADIR", "x"),
+            ("SPOOR_SERVICE_HOST", "10.0.0.1"),
+            ("SPOOR_PORT_16686_TCP", "tcp://10.0.0.1:16686"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let (config, report) = Config::load(&Overrides::default(), env.into_iter()).unwrap();
+        assert_eq!(config, Config::default());
+        assert_eq!(report.unknown, vec!["SPOOR_DATADIR"]);
+        assert_eq!(report.service_links.len(), 2);
     }
 
     #[test]

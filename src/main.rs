@@ -10,6 +10,7 @@
 
 mod admin;
 mod config;
+mod env_vars;
 mod http_metrics;
 mod lenient_http;
 mod serve;
@@ -36,8 +37,8 @@ enum Command {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let config = match config::Config::load(&cli.overrides, std::env::vars()) {
-        Ok(c) => c,
+    let (config, env_report) = match config::Config::load(&cli.overrides, std::env::vars()) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("spoor: {e}");
             return std::process::ExitCode::from(2);
@@ -46,6 +47,9 @@ fn main() -> std::process::ExitCode {
     match cli.command.unwrap_or(Command::AllInOne) {
         Command::PrintConfig => match serde_yaml::to_string(&config) {
             Ok(text) => {
+                if let Some(warning) = env_report.warning() {
+                    eprintln!("spoor: {warning}");
+                }
                 print!("{text}");
                 std::process::ExitCode::SUCCESS
             }
@@ -56,6 +60,15 @@ fn main() -> std::process::ExitCode {
         },
         Command::AllInOne => {
             init_logging(&config.log_level);
+            if let Some(warning) = env_report.warning() {
+                tracing::warn!("{warning}");
+            }
+            if !env_report.service_links.is_empty() {
+                tracing::debug!(
+                    "ignoring Kubernetes service-link variables {}",
+                    env_report.service_links.join(", ")
+                );
+            }
             match serve::run_all_in_one(config) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {

@@ -97,6 +97,7 @@ async fn serve(
     let store = tokio::task::spawn_blocking(move || Store::open(storage_config))
         .await?
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    crate::admin::publish_limits(&config.storage);
     let pipeline = Pipeline::start(store.clone(), &config.collector);
     // Sampling: tail policies decide as traces leave the store's buffer, the
     // ingest rate applies after the analytics (which see every span), and

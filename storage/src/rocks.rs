@@ -68,6 +68,9 @@ pub struct StoreStats {
     pub blocks: usize,
     /// Bytes of SST files and memtables of all partitions.
     pub disk_bytes: u64,
+    /// True while RocksDB stops or slows down writes (a write stall: too
+    /// many memtables or level-0 files waiting for flush and compaction).
+    pub write_stalled: bool,
 }
 
 /// The embedded trace store.
@@ -1083,12 +1086,16 @@ impl Store {
                 }
             }
         }
+        let db_property = |name: &str| self.db.property_int_value(name).ok().flatten();
+        let write_stalled = db_property("rocksdb.is-write-stopped").unwrap_or(0) > 0
+            || db_property("rocksdb.actual-delayed-write-rate").unwrap_or(0) > 0;
         StoreStats {
             live_traces: self.live.trace_count(),
             live_bytes: self.live.byte_count(),
             partitions: partitions.len(),
             blocks: partitions.values().map(|p| p.blocks.len()).sum(),
             disk_bytes,
+            write_stalled,
         }
     }
 }
