@@ -145,9 +145,15 @@ mod tests {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(ctype, "text/javascript; charset=utf-8");
         assert_eq!(body, spoor_ui::asset("js/app.js").unwrap().body);
-        assert_eq!(get(&app, "/static/css/base.css").await.1, "text/css; charset=utf-8");
+        assert_eq!(
+            get(&app, "/static/css/base.css").await.1,
+            "text/css; charset=utf-8"
+        );
         assert_eq!(get(&app, "/static/nope.js").await.0, StatusCode::NOT_FOUND);
-        assert_eq!(get(&app, "/static/../Cargo.toml").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            get(&app, "/static/../Cargo.toml").await.0,
+            StatusCode::NOT_FOUND
+        );
         let (status, _, body) = get(&app, "/").await;
         assert_eq!(status, StatusCode::OK);
         assert!(body.contains(r#"<meta name="spoor-base" content="">"#));

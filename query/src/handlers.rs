@@ -274,8 +274,7 @@ pub(crate) async fn dependencies(
             window[1],
             crate::dependencies::DEFAULT_LOOKBACK_MS,
         )?;
-        let links =
-            crate::dependencies::jaeger_links_with(links, service.as_deref(), with_errors);
+        let links = crate::dependencies::jaeger_links_with(links, service.as_deref(), with_errors);
         to_json(&Envelope::data(links), params.pretty_print())
     })
     .await?;

@@ -121,7 +121,10 @@ mod tests {
         web_files(&web, "", &mut files);
         files.sort();
         let listed: Vec<String> = ASSETS.iter().map(|a| a.path.to_string()).collect();
-        assert_eq!(files, listed, "ASSETS must list every file under web/, sorted");
+        assert_eq!(
+            files, listed,
+            "ASSETS must list every file under web/, sorted"
+        );
     }
 
     #[test]

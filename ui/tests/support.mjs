@@ -35,7 +35,9 @@ export async function startSpoor(options = {}) {
     writeFileSync(join(dir, 'spoor.yaml'), `query:\n  http:\n    base_path: ${options.basePath}\n`);
     args.push('--config', join(dir, 'spoor.yaml'));
   }
-  const child = spawn(bin, args, { env: { ...process.env, SPOOR_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  // Spoor rejects unknown SPOOR_* variables, so the harness's own are not passed on.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SPOOR_')));
+  const child = spawn(bin, args, { env: { ...env, SPOOR_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
   const addrs = await new Promise((resolveAddrs, reject) => {
     const timer = setTimeout(() => reject(new Error('spoor did not report its listeners within 60s')), 60_000);
     child.once('exit', (code) => reject(new Error(`spoor exited with ${code} before listening`)));
@@ -72,7 +74,13 @@ export async function launchBrowser() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  context.on('close', () => rmSync(profile, { recursive: true, force: true }));
+  context.on('close', () => {
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {
+      /* the browser may still be writing its profile; it is in the temp dir */
+    }
+  });
   return context;
 }
 

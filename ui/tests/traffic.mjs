@@ -12,6 +12,7 @@ const str = (/** @type {string} */ key, /** @type {string} */ value) => ({ key, 
 const int = (/** @type {string} */ key, /** @type {number} */ value) => ({ key, value: { intValue: String(value) } });
 
 /**
+ * Times are µs since the epoch.
  * @typedef {{service: string, name: string, kind: number, start: number, duration: number,
  *   error?: boolean, attrs?: object[], events?: object[], links?: object[], children?: Node[]}} Node
  */
@@ -28,8 +29,8 @@ export function otlp(traceId, root) {
     const spanId = hex(8);
     const span = {
       traceId, spanId, parentSpanId: parent, name: node.name, kind: node.kind,
-      startTimeUnixNano: String(BigInt(Math.round(node.start * 1000)) * 1000n),
-      endTimeUnixNano: String(BigInt(Math.round((node.start + node.duration) * 1000)) * 1000n),
+      startTimeUnixNano: String(BigInt(Math.round(node.start)) * 1000n),
+      endTimeUnixNano: String(BigInt(Math.round(node.start + node.duration)) * 1000n),
       attributes: node.attrs || [], events: node.events || [], links: node.links || [],
       status: node.error ? { code: 2, message: 'payment declined' } : { code: 1 },
     };

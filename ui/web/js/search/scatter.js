@@ -9,7 +9,9 @@ import { duration, clock } from '../core/format.js';
 
 const W = 900;
 const H = 180;
-const PAD = { left: 56, right: 16, top: 12, bottom: 26 };
+const PAD = { left: 56, right: 16, top: 14, bottom: 26 };
+/** Room kept around the dots so the largest is never cut. */
+const INSET = 12;
 
 /**
  * @param {import('./summary.js').Summary[]} rows
@@ -20,8 +22,8 @@ export function scatter(rows, onOpen) {
   const t1 = Math.max(...rows.map((r) => r.start));
   const dMax = Math.max(...rows.map((r) => r.duration), 1);
   const tSpan = t1 - t0 || 1;
-  const x = (/** @type {number} */ t) => PAD.left + ((t - t0) / tSpan) * (W - PAD.left - PAD.right);
-  const y = (/** @type {number} */ d) => H - PAD.bottom - (d / dMax) * (H - PAD.top - PAD.bottom);
+  const x = (/** @type {number} */ t) => PAD.left + INSET + ((t - t0) / tSpan) * (W - PAD.left - PAD.right - 2 * INSET);
+  const y = (/** @type {number} */ d) => H - PAD.bottom - (d / dMax) * (H - PAD.top - PAD.bottom - INSET);
   const grid = [];
   for (let i = 0; i <= 4; i++) {
     const d = (dMax * i) / 4;
@@ -35,7 +37,7 @@ export function scatter(rows, onOpen) {
   }
   const dots = rows.map((r) => {
     const dot = s('circle', {
-      cx: rows.length > 1 ? x(r.start) : W / 2, cy: y(r.duration), r: Math.min(3 + Math.sqrt(r.spans), 12),
+      cx: rows.length > 1 ? x(r.start) : W / 2, cy: y(r.duration), r: Math.min(3 + Math.sqrt(r.spans), 10),
       className: r.errors ? 'dot dot-error' : 'dot', 'data-trace': r.id,
     }, s('title', {}, `${r.name}\n${duration(r.duration)} · ${r.spans} spans${r.errors ? ` · ${r.errors} errors` : ''}`));
     dot.addEventListener('click', () => onOpen(r.id));

@@ -67,7 +67,7 @@ function graph(links, focus, onFocus) {
     return g;
   });
   return s('svg', { className: 'depgraph', viewBox: `0 -40 ${width} ${height + 120}`, width, height: height + 120, role: 'img', 'aria-label': 'Service dependency graph' },
-    s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse' },
+    s('defs', {}, s('marker', { id: 'arrow', viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse' },
       s('path', { d: 'M0,0 L10,5 L0,10 z', className: 'arrow' }))),
     edges, boxes);
 }
