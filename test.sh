@@ -11,3 +11,5 @@ cargo test --workspace
 scripts/conformance.sh target/debug/spoor
 # The web UI: type check and browser tests against the same binary.
 scripts/test-ui.sh target/debug/spoor
+# deploy/: manifests, chart, rules, and dashboards against a real Prometheus.
+scripts/test-deploy.sh target/debug/spoor

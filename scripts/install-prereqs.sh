@@ -43,3 +43,6 @@ fi
 
 # The web UI's checks (chromium, Node.js, the pinned type checker and browser driver).
 "$here/install-ui-tools.sh"
+
+# The deploy checks (promtool, Prometheus, the pinned Kubernetes and Helm validators).
+"$here/install-deploy-tools.sh"
