@@ -400,7 +400,7 @@ fn build_subs(
 }
 
 fn build_composite(
-    p: &crate::sampling::config::CompositePolicy,
+    p: &crate::sampling::policy_config::CompositePolicy,
     path: &str,
     here: &str,
     problems: &mut Vec<String>,
