@@ -143,6 +143,8 @@ mod tests {
     #[test]
     fn the_page_loads_nothing_from_elsewhere_and_reads_only_public_apis() {
         for text in std::iter::once(INDEX_HTML).chain(ASSETS.iter().map(|a| a.body)) {
+            // The SVG namespace is a name, not something loaded.
+            let text = text.replace("http://www.w3.org/2000/svg", "");
             assert!(!text.contains("http://") && !text.contains("https://"));
         }
         let api = asset("js/core/api.js").unwrap().body;
