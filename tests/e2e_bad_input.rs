@@ -58,7 +58,10 @@ async fn zipkin_v1_with_a_wrong_type_where_a_list_belongs_is_400_naming_the_fiel
     let cases = [
         ("binaryAnnotations", json!(7)),
         ("annotations", json!(7)),
-        ("binaryAnnotations", json!({"key": "http.path", "value": "/cart"})),
+        (
+            "binaryAnnotations",
+            json!({"key": "http.path", "value": "/cart"}),
+        ),
         ("annotations", json!("sr")),
     ];
     let mut refused_traces = Vec::new();
@@ -249,7 +252,9 @@ async fn undecodable_grpc_requests_are_invalid_argument_on_every_port_and_counte
             "{listener} {path}: {status:?}"
         );
         assert!(
-            status.message().contains("failed to decode Protobuf message"),
+            status
+                .message()
+                .contains("failed to decode Protobuf message"),
             "{listener} {path}: {status:?}"
         );
     }

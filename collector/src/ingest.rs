@@ -19,9 +19,9 @@ use spoor_proto::validate::{drop_invalid_spans, Rejections};
 use spoor_storage::{prepare_batch, PreparedBatch};
 
 use crate::analytics::Analytics;
+use crate::error::IngestError;
 use crate::metrics::{self, outcome, reason};
 use crate::pipeline::{Pipeline, SubmitError};
-use crate::error::IngestError;
 use crate::receiver::Receiver;
 use crate::sampling::{HeadOutcome, HeadSampler};
 

@@ -101,7 +101,10 @@ pub type SamplingGrpcService = RefusalCounting<SamplingManagerServer<SamplingGrp
 /// The gRPC service, to serve on :5779 (and beside the Jaeger collector on
 /// :14250).
 pub fn sampling_grpc_service(provider: StrategyProvider) -> SamplingGrpcService {
-    RefusalCounting::new(SamplingManagerServer::new(SamplingGrpc { provider }), ByService)
+    RefusalCounting::new(
+        SamplingManagerServer::new(SamplingGrpc { provider }),
+        ByService,
+    )
 }
 
 #[cfg(test)]

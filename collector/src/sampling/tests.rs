@@ -11,9 +11,9 @@ use spoor_proto::model::{
 };
 
 use super::config::SamplingConfig;
-use super::policy_config::PolicyConfig;
 use super::head::HeadSampler;
 use super::policy::{build_all, combine, TraceFacts};
+use super::policy_config::PolicyConfig;
 use super::tail::TailSampler;
 use crate::testing::{span, traces};
 

@@ -190,10 +190,13 @@ fn a_wrong_type_where_a_list_belongs_is_an_error_naming_the_field() {
         json!([{"key": "sa", "value": true, "endpoint": {"port": {}}}]),
     ));
     assert!(
-        message.ends_with("binaryAnnotations[0].endpoint.port must be a port number, got an object"),
+        message
+            .ends_with("binaryAnnotations[0].endpoint.port must be a port number, got an object"),
         "{message}"
     );
-    assert!(refusal(with("debug", json!(7))).ends_with("span 0: debug must be true or false, got 7"));
+    assert!(
+        refusal(with("debug", json!(7))).ends_with("span 0: debug must be true or false, got 7")
+    );
     let second = json!([base.clone(), with("binaryAnnotations", json!(7))]);
     let message = decode_json(&serde_json::to_vec(&second).unwrap())
         .unwrap_err()

@@ -18,9 +18,9 @@ use spoor_proto::jaeger::api_v2::{PostSpansRequest, PostSpansResponse};
 use tonic::codec::CompressionEncoding;
 
 use crate::config::CollectorConfig;
+use crate::grpc_refusal::RefusalCounting;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
-use crate::grpc_refusal::RefusalCounting;
 use crate::receiver::Receiver;
 use crate::rpc_status;
 

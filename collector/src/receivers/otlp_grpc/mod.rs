@@ -12,9 +12,9 @@ use spoor_proto::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tonic::codec::CompressionEncoding;
 
 use crate::config::CollectorConfig;
+use crate::grpc_refusal::RefusalCounting;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
-use crate::grpc_refusal::RefusalCounting;
 use crate::receiver::Receiver;
 
 mod reply;

@@ -60,9 +60,7 @@ impl TailPolicies {
 
 impl From<Vec<PolicyConfig>> for TailPolicies {
     fn from(configs: Vec<PolicyConfig>) -> TailPolicies {
-        let built = build_all(&configs)
-            .map(Arc::from)
-            .map_err(Arc::from);
+        let built = build_all(&configs).map(Arc::from).map_err(Arc::from);
         TailPolicies { configs, built }
     }
 }
