@@ -40,6 +40,12 @@
 #   BENCH_QUERY_LOOKUPS   trace-by-id lookups [500]
 #   BENCH_QUERY_SEARCHES  searches per kind [100]
 #   BENCH_QUERY_MAX_LOAD_SECONDS  longest load for the query store [3600]
+#   BENCH_SUSTAINED_SPANS spans of the sustained run (the figure that counts),
+#                         0 = skip [0]; run on a fresh data dir before the
+#                         saturation runs, at BENCH_SUSTAINED_CONCURRENCY [16]
+#   BENCH_SUSTAINED_IDLE_SECONDS  idle wait after the sustained load before the
+#                         data dir and RSS are read again [300]
+#   BENCH_SATURATION      0 = skip the short saturation runs [1]
 # (No variable here starts with SPOOR_: the server rejects unknown SPOOR_* names.)
 set -euo pipefail
 
@@ -67,6 +73,10 @@ BENCH_QUERY_SPANS=${BENCH_QUERY_SPANS:-0}
 BENCH_QUERY_LOOKUPS=${BENCH_QUERY_LOOKUPS:-500}
 BENCH_QUERY_SEARCHES=${BENCH_QUERY_SEARCHES:-100}
 BENCH_QUERY_MAX_LOAD_SECONDS=${BENCH_QUERY_MAX_LOAD_SECONDS:-3600}
+BENCH_SUSTAINED_SPANS=${BENCH_SUSTAINED_SPANS:-0}
+BENCH_SUSTAINED_CONCURRENCY=${BENCH_SUSTAINED_CONCURRENCY:-16}
+BENCH_SUSTAINED_IDLE_SECONDS=${BENCH_SUSTAINED_IDLE_SECONDS:-300}
+BENCH_SATURATION=${BENCH_SATURATION:-1}
 
 HEALTH_URL=http://127.0.0.1:14269/
 QUERY_URL=http://127.0.0.1:16686
@@ -254,15 +264,62 @@ if [[ "$SERVER_BUILT" != 1 ]]; then
   exit 1
 fi
 
-# ---- 3. server + saturation -------------------------------------------------------
+# ---- 3. server + sustained run --------------------------------------------------------
 start_server || { print_summary; exit 1; }
 start_sampler "$SERVER_PID"
+
+floor_rate=$(field "$floor" decode_spans_per_sec)
+total_accepted=0
+if ((BENCH_SUSTAINED_SPANS > 0)); then
+  c=$BENCH_SUSTAINED_CONCURRENCY
+  cmd="$LG send --protocol $BENCH_PROTOCOL --concurrency $c --total-spans $BENCH_SUSTAINED_SPANS --max-duration $BENCH_QUERY_MAX_LOAD_SECONDS --batch-spans $BENCH_BATCH $BENCH_SHAPE ${gzip_flag[*]} --report-every 10"
+  cmd=${cmd% }
+  log "sustained run: $cmd"
+  t0=$(date +%s.%N)
+  c0=$(cpu_ticks "$SERVER_PID")
+  # shellcheck disable=SC2086
+  timeout --signal=INT --kill-after=30 $((BENCH_QUERY_MAX_LOAD_SECONDS + 120)) \
+    "$BENCH_LOADGEN_BIN" ${BENCH_LOADGEN_THREADS:+--threads "$BENCH_LOADGEN_THREADS"} send --protocol "$BENCH_PROTOCOL" \
+    --concurrency "$c" --total-spans "$BENCH_SUSTAINED_SPANS" --max-duration "$BENCH_QUERY_MAX_LOAD_SECONDS" \
+    --batch-spans "$BENCH_BATCH" $BENCH_SHAPE "${gzip_flag[@]}" --report-every 10 \
+    2>&1 | tee "$BENCH_OUT/send-sustained.txt" >&2 || STATUS=1
+  c1=$(cpu_ticks "$SERVER_PID")
+  t1=$(date +%s.%N)
+  line=$(grep '^RESULT send' "$BENCH_OUT/send-sustained.txt" || true)
+  accepted=$(field "$line" spans_accepted)
+  accepted=${accepted:-0}
+  total_accepted=$accepted
+  rate=$(field "$line" spans_per_sec)
+  # The 10 s series: rate of every full window, their minimum against the mean.
+  series=$(sed -n 's/.*| \([0-9]*\) spans\/s |.*/\1/p' "$BENCH_OUT/send-sustained.txt" | tr '\n' ' ')
+  series_stats=$(awk -v m="${rate:-0}" '{ for (i = 1; i <= NF; i++) { n++; if (min == "" || $i < min) min = $i } }
+    END { if (n == 0) { print "no windows"; exit } printf "%d windows, lowest %d (%.0f%% of the mean)", n, min, (m > 0 ? 100 * min / m : 0) }' <<<"$series")
+  row "SUSTAINED ingest ($accepted spans)" "$rate spans/s mean; p99 $(field "$line" p99_ms) ms, max $(field "$line" max_ms) ms" "$cmd"
+  row "  10 s series (spans/s)" "$series" "the loadgen's --report-every 10 lines"
+  row "  10 s windows" "$series_stats" "the loadgen's --report-every 10 lines"
+  row "  errors" "$(field "$line" requests_failed) failed, $(field "$line" retryable) retryable" "$cmd"
+  if ((accepted > 0)); then
+    row "  server CPU per span" "$(awk -v d=$((c1 - c0)) -v hz="$CLK_TCK" -v n="$accepted" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.1f us (%.2f cores)", d / hz / n * 1e6, d / hz / (t1 - t0) }')" "/proc/PID/stat utime+stime over the run"
+    row "  fraction of the decode floor" "$(awk -v r="${rate:-0}" -v f="${floor_rate:-0}" 'BEGIN { if (f > 0) printf "%.0f%%", 100 * r / f; else print "n/a" }')" "sustained mean / decode floor (1 core)"
+    end_bytes=$(du_bytes)
+    row "  disk per span, end of load" "$(awk -v b="$end_bytes" -v n="$accepted" 'BEGIN { printf "%.1f B (%.1f MiB whole data dir)", b / n, b / 1048576 }')" "du -sb DATA_DIR"
+  fi
+  hwm=$(status_kb "$SERVER_PID" VmHWM)
+  row "  server peak RSS (VmHWM)" "$((hwm / 1024)) MiB" "/proc/PID/status VmHWM"
+  log "idle for ${BENCH_SUSTAINED_IDLE_SECONDS}s"
+  sleep "$BENCH_SUSTAINED_IDLE_SECONDS"
+  if ((accepted > 0)); then
+    idle_bytes=$(du_bytes)
+    row "  disk per span, ${BENCH_SUSTAINED_IDLE_SECONDS}s idle" "$(awk -v b="$idle_bytes" -v n="$accepted" 'BEGIN { printf "%.1f B (%.1f MiB whole data dir)", b / n, b / 1048576 }')" "du -sb DATA_DIR"
+  fi
+  row "  server RSS, idle" "$(($(status_kb "$SERVER_PID" VmRSS) / 1024)) MiB" "/proc/PID/status VmRSS"
+fi
 
 best_rate=0
 best_line=""
 best_cmd=""
 best_c=""
-total_accepted=0
+[[ "$BENCH_SATURATION" == 1 ]] || BENCH_CONCURRENCY=""
 for c in $BENCH_CONCURRENCY; do
   cmd="$LG send --protocol $BENCH_PROTOCOL --concurrency $c --duration $BENCH_SECONDS --batch-spans $BENCH_BATCH $BENCH_SHAPE ${gzip_flag[*]}"
   cmd=${cmd% }

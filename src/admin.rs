@@ -85,6 +85,7 @@ async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) ->
     metrics::gauge!("spoor_storage_blocks").set(stats.blocks as f64);
     metrics::gauge!("spoor_storage_disk_bytes").set(stats.disk_bytes as f64);
     metrics::gauge!("spoor_storage_write_stalled").set(if stats.write_stalled { 1.0 } else { 0.0 });
+    metrics::gauge!("spoor_storage_wal_bytes").set(stats.wal_bytes as f64);
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);
     }

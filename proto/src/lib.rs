@@ -17,6 +17,7 @@
 //!
 //! This crate knows field numbers; no other crate does.
 
+pub mod fragment;
 pub mod ids;
 pub mod jaeger_proto;
 pub mod jaeger_thrift;

@@ -45,6 +45,20 @@ pub struct StorageConfig {
     /// How often retention runs.
     #[serde(with = "humantime_serde")]
     pub retention_check_interval: Duration,
+    /// How often the flusher writes due traces to disk; each flush writes
+    /// one file per partition, so a longer interval means fewer, larger
+    /// files and more traces held in memory.
+    #[serde(with = "humantime_serde")]
+    pub flush_interval: Duration,
+    /// Size at which a write-ahead log segment file is closed and a new one
+    /// started; whole segments are deleted once every span in them is stored.
+    #[serde(with = "crate::byte_size")]
+    pub wal_segment_bytes: u64,
+    /// Bytes of RocksDB's block cache (shared by every partition).
+    #[serde(with = "crate::byte_size")]
+    pub block_cache_bytes: u64,
+    /// Files RocksDB keeps open at most (-1: all).
+    pub max_open_files: i32,
 }
 
 impl Default for StorageConfig {
@@ -61,6 +75,10 @@ impl Default for StorageConfig {
             live_max_traces: 200_000,
             block_max_traces: 1000,
             retention_check_interval: Duration::from_secs(60),
+            flush_interval: Duration::from_millis(500),
+            wal_segment_bytes: 64 << 20,
+            block_cache_bytes: 64 << 20,
+            max_open_files: 1024,
         }
     }
 }
@@ -100,6 +118,15 @@ impl StorageConfig {
         }
         if self.retention_check_interval.is_zero() {
             problems.push("storage.retention_check_interval must be greater than 0".to_string());
+        }
+        if self.flush_interval.is_zero() {
+            problems.push("storage.flush_interval must be greater than 0".to_string());
+        }
+        if self.wal_segment_bytes < 4096 {
+            problems.push("storage.wal_segment_bytes must be at least 4KiB".to_string());
+        }
+        if self.max_open_files == 0 || self.max_open_files < -1 {
+            problems.push("storage.max_open_files must be -1 (no limit) or positive".to_string());
         }
         if problems.is_empty() {
             Ok(())

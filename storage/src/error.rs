@@ -32,3 +32,9 @@ impl From<prost::DecodeError> for StorageError {
         StorageError::Corrupt(e.to_string())
     }
 }
+
+impl From<spoor_proto::fragment::FragmentError> for StorageError {
+    fn from(e: spoor_proto::fragment::FragmentError) -> Self {
+        StorageError::Corrupt(e.to_string())
+    }
+}

@@ -1,7 +1,16 @@
 //! Key layout of every column family. Only this module builds or reads keys.
 //!
-//! - `wal` CF: `seq (u64 BE)` → [`crate::summary::WalRecord`].
-//! - partition CFs (`p<unix start secs>`): `t | trace_id (16) | block (u64 BE)` →
+//! - `wal` CF (v1 only; migrated to the segment log on open and dropped):
+//!   `seq (u64 BE)` → [`crate::summary::WalRecord`].
+//! - v2 data CFs (`d<unix start secs>`): `block (u64 BE) | g` → the block's
+//!   group dictionary; `block | s` → the block's trace list (search);
+//!   `block | t | trace_id (16)` → the trace record (see `crate::block`).
+//!   Keys begin with the block, so every flush covers a range of its own.
+//! - v2 index CFs (`i<unix start secs>`): `t | trace_id (16) | block (u64
+//!   BE)` → the stored write-ahead sequences ([`crate::summary::StoredTrace`]
+//!   without spans); `l | …` (the low-64 index, as below); `m | block` →
+//!   block meta.
+//! - v1 partition CFs (`p<unix start secs>`): `t | trace_id (16) | block (u64 BE)` →
 //!   [`crate::summary::StoredTrace`]; `b | block (u64 BE)` → block trace list;
 //!   `m | block (u64 BE)` → block meta; `l | low64 (u64 BE) | 0 (u64) |
 //!   high64 (u64 BE)` → empty, one per 128-bit trace (high half non-zero)
@@ -28,11 +37,6 @@ pub const PARTITION_PREFIX: &str = "p";
 
 /// Length of the fixed prefix (`t` + trace id) used by prefix bloom filters.
 pub const TRACE_PREFIX_LEN: usize = 17;
-
-/// WAL key for a sequence number.
-pub fn wal_key(seq: u64) -> [u8; 8] {
-    seq.to_be_bytes()
-}
 
 /// Reads a WAL key.
 pub fn wal_seq(key: &[u8]) -> Option<u64> {
@@ -111,14 +115,77 @@ pub fn block_meta_key(block: u64) -> [u8; 9] {
     k
 }
 
-/// Column family name of the partition starting at `start_secs`.
+/// Prefix of v2 data column family names.
+pub const DATA_PREFIX: &str = "d";
+/// Prefix of v2 index column family names.
+pub const INDEX_PREFIX: &str = "i";
+
+/// Data key kind: the block's group dictionary.
+pub const DATA_GROUPS: u8 = b'g';
+/// Data key kind: the block's trace list.
+pub const DATA_SEARCH: u8 = b's';
+/// Data key kind: one trace record.
+pub const DATA_TRACE: u8 = b't';
+
+/// Key of a record of block `block` in a v2 data column family.
+pub fn data_key(block: u64, kind: u8, trace: Option<TraceId>) -> Vec<u8> {
+    let mut k = Vec::with_capacity(25);
+    k.extend_from_slice(&block.to_be_bytes());
+    k.push(kind);
+    if let Some(id) = trace {
+        k.extend_from_slice(&id.to_bytes());
+    }
+    k
+}
+
+/// The block of a v2 data key.
+pub fn data_key_block(key: &[u8]) -> Option<u64> {
+    key.get(..8)?.try_into().ok().map(u64::from_be_bytes)
+}
+
+/// The block of a trace key (`t | trace id | block`).
+pub fn trace_key_block(key: &[u8]) -> Option<u64> {
+    key.get(TRACE_PREFIX_LEN..TRACE_PREFIX_LEN + 8)?
+        .try_into()
+        .ok()
+        .map(u64::from_be_bytes)
+}
+
+/// Column family name of the v2 data of the partition starting at `start_secs`.
+pub fn data_partition_name(start_secs: u64) -> String {
+    format!("{DATA_PREFIX}{start_secs:012}")
+}
+
+/// Column family name of the v2 index of the partition starting at `start_secs`.
+pub fn index_partition_name(start_secs: u64) -> String {
+    format!("{INDEX_PREFIX}{start_secs:012}")
+}
+
+/// Start of a v2 partition from its data column family name.
+pub fn data_partition_start(name: &str) -> Option<u64> {
+    digits(name.strip_prefix(DATA_PREFIX)?)
+}
+
+/// Start of a v2 partition from its index column family name.
+pub fn index_partition_start(name: &str) -> Option<u64> {
+    digits(name.strip_prefix(INDEX_PREFIX)?)
+}
+
+fn digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Column family name of the (v1) partition starting at `start_secs`.
 pub fn partition_name(start_secs: u64) -> String {
     format!("{PARTITION_PREFIX}{start_secs:012}")
 }
 
-/// Start (unix seconds) of a partition from its column family name.
+/// Start (unix seconds) of a v1 partition from its column family name.
 pub fn partition_start(name: &str) -> Option<u64> {
-    name.strip_prefix(PARTITION_PREFIX)?.parse().ok()
+    digits(name.strip_prefix(PARTITION_PREFIX)?)
 }
 
 /// Catalogue key of a (service, operation, kind) triple.
@@ -173,6 +240,28 @@ mod tests {
         assert!(!key.starts_with(&low64_prefix(8)));
         assert_eq!(low64_key_id(&key), Some(id));
         assert_eq!(low64_key_id(&trace_key(id, 1)), None);
+    }
+
+    #[test]
+    fn data_keys_sort_by_block_first() {
+        let id = TraceId(u128::MAX);
+        assert!(data_key(1, DATA_TRACE, Some(id)) < data_key(2, DATA_GROUPS, None));
+        assert!(data_key(2, DATA_GROUPS, None) < data_key(2, DATA_SEARCH, None));
+        assert!(data_key(2, DATA_SEARCH, None) < data_key(2, DATA_TRACE, Some(TraceId(0))));
+        assert_eq!(data_key_block(&data_key(9, DATA_TRACE, Some(id))), Some(9));
+        assert_eq!(trace_key_block(&trace_key(id, 5)), Some(5));
+    }
+
+    #[test]
+    fn partition_names_of_each_layout_are_told_apart() {
+        assert_eq!(data_partition_start(&data_partition_name(7200)), Some(7200));
+        assert_eq!(
+            index_partition_start(&index_partition_name(7200)),
+            Some(7200)
+        );
+        assert_eq!(data_partition_start("default"), None);
+        assert_eq!(partition_start(&data_partition_name(7200)), None);
+        assert_eq!(index_partition_start(&partition_name(7200)), None);
     }
 
     #[test]

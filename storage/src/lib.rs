@@ -12,32 +12,44 @@
 //! with [`Store::set_decider`] decides per trace, as it leaves the buffer,
 //! whether it is stored (tail sampling, [`decider`]).
 //!
-//! Design (see ARCHITECTURE.md): every accepted batch is first written to a
-//! write-ahead column family (one key per batch) so an acknowledged span
-//! survives a crash; spans are then assembled per trace in a bounded in-memory
-//! buffer ([`live`]); idle traces are flushed whole into hourly time
-//! partitions (one column family each) as one record per trace plus a block
-//! summary used to prune searches ([`rocks`]). Retention drops whole
-//! partitions, so disk is freed at once.
+//! Design (see ARCHITECTURE.md): every accepted batch is first appended to
+//! a segment-file write-ahead log (one append per group of batches, whole
+//! segments deleted once stored) so an acknowledged span survives a crash;
+//! spans are then assembled per trace in a bounded in-memory buffer
+//! ([`live`]); due traces are encoded into blocks (resources and scopes
+//! once per block, one compact record per trace, search summaries) and
+//! written once into hourly time partitions that are never compacted
+//! ([`rocks`] lists the parts). Retention drops whole partitions, so disk is
+//! freed at once.
 //!
 //! This crate never sees a wire format other than the canonical model, and
 //! knows nothing of receivers or HTTP. Start reading at [`Store`].
 
 pub mod aggregates;
 mod archive;
+mod block;
 mod bloom;
 pub mod byte_size;
+mod catalog;
 mod config;
 pub mod decider;
 mod error;
+mod flush;
 mod keys;
 pub mod live;
 mod matcher;
+mod partition;
 mod prepare;
 mod query;
+mod read;
+mod recovery;
+mod retention;
 pub mod rocks;
+mod search;
 mod settings;
 mod summary;
+mod wal;
+mod write;
 
 pub use aggregates::{AggregateDelta, DependencyLink};
 pub use config::StorageConfig;
@@ -46,5 +58,6 @@ pub use error::StorageError;
 pub use matcher::span_matches;
 pub use prepare::{prepare_batch, PreparedBatch, PreparedTrace};
 pub use query::{Operation, TraceQuery};
-pub use rocks::{FoundTrace, SearchCursor, Store, StoreStats};
+pub use rocks::{Store, StoreStats};
+pub use search::{FoundTrace, SearchCursor};
 pub use summary::SpanSummary;

@@ -9,9 +9,9 @@
 
 use std::collections::HashMap;
 
-use bytes::{BufMut, Bytes, BytesMut};
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, WireType};
+use bytes::Bytes;
 use prost::Message;
+use spoor_proto::fragment::{FragmentWriter, ScopeGroup};
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{StatusCode, TracesData};
 
@@ -170,65 +170,33 @@ pub fn prepare_batch(data: TracesData) -> PreparedBatch {
     }
 }
 
-fn len_delimited_len(tag: u32, len: usize) -> usize {
-    prost::encoding::key_len(tag) + encoded_len_varint(len as u64) + len
-}
-
-fn put_len_delimited(buf: &mut BytesMut, tag: u32, payload: &[u8]) {
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(payload.len() as u64, buf);
-    buf.put_slice(payload);
-}
-
-fn put_string(buf: &mut BytesMut, tag: u32, s: &str) {
-    if !s.is_empty() {
-        put_len_delimited(buf, tag, s.as_bytes());
-    }
-}
-
 /// Encodes `TracesData { resource_spans }` for the given span groups without
 /// cloning any resource or scope: their encodings are reused.
 fn encode_fragment(groups: &[GroupBytes], spans: &[(usize, usize, Vec<Vec<u8>>)]) -> Bytes {
-    let mut out = BytesMut::new();
+    let mut out = FragmentWriter::new();
     let mut i = 0;
     while i < spans.len() {
         let ri = spans[i].0;
         let group = &groups[ri];
         // All consecutive span groups of the same resource go into one ResourceSpans.
-        let mut j = i;
-        let mut body = BytesMut::new();
-        if let Some(r) = &group.resource {
-            put_len_delimited(&mut body, 1, r);
-        }
-        while j < spans.len() && spans[j].0 == ri {
-            let (_, si, encoded) = &spans[j];
+        let mut scopes = Vec::new();
+        while i < spans.len() && spans[i].0 == ri {
+            let (_, si, encoded) = &spans[i];
             let (scope, scope_schema) = &group.scopes[*si];
-            let inner_len = scope.as_ref().map_or(0, |s| len_delimited_len(1, s.len()))
-                + encoded
-                    .iter()
-                    .map(|s| len_delimited_len(2, s.len()))
-                    .sum::<usize>()
-                + if scope_schema.is_empty() {
-                    0
-                } else {
-                    len_delimited_len(3, scope_schema.len())
-                };
-            encode_key(2, WireType::LengthDelimited, &mut body);
-            encode_varint(inner_len as u64, &mut body);
-            if let Some(s) = scope {
-                put_len_delimited(&mut body, 1, s);
-            }
-            for s in encoded {
-                put_len_delimited(&mut body, 2, s);
-            }
-            put_string(&mut body, 3, scope_schema);
-            j += 1;
+            scopes.push(ScopeGroup {
+                scope: scope.as_deref(),
+                schema_url: scope_schema.as_bytes(),
+                spans: encoded.as_slice(),
+            });
+            i += 1;
         }
-        put_string(&mut body, 3, &group.schema_url);
-        put_len_delimited(&mut out, 1, &body);
-        i = j;
+        out.push_resource(
+            group.resource.as_deref(),
+            group.schema_url.as_bytes(),
+            &scopes,
+        );
     }
-    out.freeze()
+    out.finish()
 }
 
 #[cfg(test)]

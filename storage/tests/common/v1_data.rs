@@ -44,7 +44,10 @@ fn span(i: u128, j: usize) -> Span {
     let start = BASE_NS + (i as u64) * 1_000_000_000 + (j as u64) * 1_000_000;
     let mut span = Span {
         trace_id: id.to_bytes().to_vec().into(),
-        span_id: ((i as u64) << 16 | j as u64 | 1).to_be_bytes().to_vec().into(),
+        span_id: ((i as u64) << 16 | j as u64 | 1)
+            .to_be_bytes()
+            .to_vec()
+            .into(),
         parent_span_id: if j == 0 {
             Default::default()
         } else {
@@ -56,7 +59,10 @@ fn span(i: u128, j: usize) -> Span {
         end_time_unix_nano: start + 1_000_000 * (1 + (i as u64 * 7 + j as u64) % 50),
         attributes: vec![
             string_kv("http.method", ["GET", "POST"][j % 2]),
-            kv("http.status_code", Value::IntValue(200 + (i as i64 % 3) * 100)),
+            kv(
+                "http.status_code",
+                Value::IntValue(200 + (i as i64 % 3) * 100),
+            ),
             string_kv("user.id", format!("user-{}", i * 31 % 17)),
             kv("cache.hit", Value::BoolValue(j % 2 == 0)),
             kv("ratio", Value::DoubleValue(i as f64 / 8.0)),

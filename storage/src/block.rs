@@ -1,0 +1,430 @@
+//! Blocks of the v2 partition format: the traces of one flush chunk,
+//! encoded once in memory and written once.
+//!
+//! In: the traces a flush stores ([`FlushItem`]s: write-ahead fragments,
+//! span summaries, tag tokens). Out: an [`EncodedBlock`]: the block's
+//! dictionary of (resource, scope) groups, stored once per block; one
+//! compact record per trace that names its groups by index and keeps each
+//! span's bytes as they arrived, minus the trace id the key already holds;
+//! the search summaries ([`BlockTraces`], [`BlockMeta`]). And the way back:
+//! [`decode_trace`] turns a record and its block's groups into an encoded
+//! `TracesData`.
+//!
+//! Trace record: `flags (1 byte: bit 0 = span trace ids stripped) |
+//! runs (varint) | per run: group (varint), spans (varint), per span:
+//! length (varint) and bytes`.
+
+use std::collections::HashMap;
+
+use bytes::{Buf, Bytes};
+use prost::encoding::{decode_varint, encode_varint};
+use prost::Message;
+use spoor_proto::fragment::{split_fragment, strip_trace_id, FragmentWriter, ScopeGroup};
+use spoor_proto::ids::TraceId;
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::bloom;
+use crate::error::StorageError;
+use crate::live::FlushItem;
+use crate::summary::{BlockMeta, BlockTraces, OpEntry, TraceEntry};
+
+const FLAG_TRACE_ID_STRIPPED: u8 = 1;
+
+/// One (resource, scope) group of a block, encoded as it arrived.
+#[derive(Clone, PartialEq, Eq, Hash, Message)]
+pub struct GroupEntry {
+    #[prost(bytes = "bytes", optional, tag = "1")]
+    pub resource: Option<Bytes>,
+    #[prost(bytes = "bytes", tag = "2")]
+    pub resource_schema: Bytes,
+    #[prost(bytes = "bytes", optional, tag = "3")]
+    pub scope: Option<Bytes>,
+    #[prost(bytes = "bytes", tag = "4")]
+    pub scope_schema: Bytes,
+}
+
+/// The group dictionary of a block.
+#[derive(Clone, PartialEq, Message)]
+pub struct BlockGroups {
+    #[prost(message, repeated, tag = "1")]
+    pub groups: Vec<GroupEntry>,
+}
+
+/// One trace of an encoded block.
+#[derive(Debug)]
+pub(crate) struct EncodedTrace {
+    pub trace_id: TraceId,
+    /// The trace record (see the module doc).
+    pub record: Vec<u8>,
+    /// Write-ahead sequences of the fragments in the record.
+    pub seqs: Vec<u64>,
+}
+
+/// A block ready to be written.
+#[derive(Debug)]
+pub(crate) struct EncodedBlock {
+    pub block: u64,
+    /// Encoded [`BlockGroups`].
+    pub groups: Vec<u8>,
+    /// Encoded [`BlockTraces`].
+    pub search: Vec<u8>,
+    pub meta: BlockMeta,
+    /// Sorted by trace id.
+    pub traces: Vec<EncodedTrace>,
+}
+
+impl EncodedBlock {
+    /// Bytes of the block's records.
+    pub(crate) fn byte_len(&self) -> usize {
+        self.groups.len()
+            + self.search.len()
+            + self
+                .traces
+                .iter()
+                .map(|t| t.record.len() + 24)
+                .sum::<usize>()
+    }
+}
+
+/// Hash of a service name in [`BlockMeta::names`].
+pub(crate) fn name_hash_service(service: &str) -> u64 {
+    let mut v = Vec::with_capacity(service.len() + 2);
+    v.extend_from_slice(b"s\0");
+    v.extend_from_slice(service.as_bytes());
+    xxh3_64(&v)
+}
+
+/// Hash of a (service, operation) pair in [`BlockMeta::names`].
+pub(crate) fn name_hash_op(service: &str, op: &str) -> u64 {
+    let mut v = Vec::with_capacity(service.len() + op.len() + 3);
+    v.extend_from_slice(b"o\0");
+    v.extend_from_slice(service.as_bytes());
+    v.push(0);
+    v.extend_from_slice(op.as_bytes());
+    xxh3_64(&v)
+}
+
+/// Encodes the traces of one block.
+pub(crate) fn encode_block(block: u64, items: &[FlushItem]) -> Result<EncodedBlock, StorageError> {
+    let mut groups: Vec<GroupEntry> = Vec::new();
+    let mut index: HashMap<GroupEntry, u32> = HashMap::new();
+    let mut traces = Vec::with_capacity(items.len());
+    for item in items {
+        let id = item.trace_id.to_bytes();
+        let mut runs: Vec<(u32, Vec<Bytes>)> = Vec::new();
+        let mut seqs: Vec<u64> = Vec::new();
+        for (seq, fragment) in &item.trace.fragments {
+            if !seqs.contains(seq) {
+                seqs.push(*seq);
+            }
+            for g in split_fragment(fragment)? {
+                let key = GroupEntry {
+                    resource: g.resource,
+                    resource_schema: g.resource_schema,
+                    scope: g.scope,
+                    scope_schema: g.scope_schema,
+                };
+                let gi = match index.get(&key) {
+                    Some(i) => *i,
+                    None => {
+                        let i = groups.len() as u32;
+                        groups.push(key.clone());
+                        index.insert(key, i);
+                        i
+                    }
+                };
+                match runs.last_mut() {
+                    Some((last, spans)) if *last == gi => spans.extend(g.spans),
+                    _ => runs.push((gi, g.spans)),
+                }
+            }
+        }
+        let stripped: Option<Vec<Vec<Bytes>>> = runs
+            .iter()
+            .map(|(_, spans)| spans.iter().map(|s| strip_trace_id(s, &id)).collect())
+            .collect();
+        let mut record = Vec::new();
+        match stripped {
+            Some(all) => {
+                record.push(FLAG_TRACE_ID_STRIPPED);
+                encode_runs(&mut record, runs.iter().map(|r| r.0).zip(all.iter()));
+            }
+            None => {
+                record.push(0);
+                encode_runs(&mut record, runs.iter().map(|r| (r.0, &r.1)));
+            }
+        }
+        traces.push(EncodedTrace {
+            trace_id: item.trace_id,
+            record,
+            seqs,
+        });
+    }
+    traces.sort_unstable_by_key(|t| t.trace_id);
+    let (search, meta) = build_summaries(block, items);
+    Ok(EncodedBlock {
+        block,
+        groups: BlockGroups { groups }.encode_to_vec(),
+        search: search.encode_to_vec(),
+        meta,
+        traces,
+    })
+}
+
+fn encode_runs<'a>(out: &mut Vec<u8>, runs: impl ExactSizeIterator<Item = (u32, &'a Vec<Bytes>)>) {
+    encode_varint(runs.len() as u64, out);
+    for (group, spans) in runs {
+        encode_varint(u64::from(group), out);
+        encode_varint(spans.len() as u64, out);
+        for s in spans {
+            encode_varint(s.len() as u64, out);
+            out.extend_from_slice(s);
+        }
+    }
+}
+
+fn corrupt(what: &str) -> StorageError {
+    StorageError::Corrupt(format!("trace record: {what}"))
+}
+
+/// The encoded `TracesData` of a trace record, with the groups of its block.
+pub(crate) fn decode_trace(
+    groups: &BlockGroups,
+    trace_id: TraceId,
+    record: Bytes,
+) -> Result<Bytes, StorageError> {
+    let mut buf = record;
+    if !buf.has_remaining() {
+        return Err(corrupt("empty"));
+    }
+    let flags = buf.get_u8();
+    let id = trace_id.to_bytes();
+    let id = ((flags & FLAG_TRACE_ID_STRIPPED) != 0).then_some(&id);
+    let varint = |buf: &mut Bytes| decode_varint(buf).map_err(|e| corrupt(&e.to_string()));
+    let runs = varint(&mut buf)?;
+    let mut out = FragmentWriter::new();
+    let mut spans: Vec<Bytes> = Vec::new();
+    for _ in 0..runs {
+        let group = varint(&mut buf)? as usize;
+        let g = groups
+            .groups
+            .get(group)
+            .ok_or_else(|| corrupt("group index out of range"))?;
+        let count = varint(&mut buf)?;
+        spans.clear();
+        for _ in 0..count {
+            let len = varint(&mut buf)? as usize;
+            if len > buf.remaining() {
+                return Err(corrupt("span past the end"));
+            }
+            spans.push(buf.split_to(len));
+        }
+        out.push_resource_with(
+            g.resource.as_deref(),
+            &g.resource_schema,
+            &[ScopeGroup {
+                scope: g.scope.as_deref(),
+                schema_url: &g.scope_schema,
+                spans: &spans,
+            }],
+            id,
+        );
+    }
+    Ok(out.finish())
+}
+
+/// Builds the search summaries of one block of flushed traces.
+pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, BlockMeta) {
+    let mut strings: Vec<String> = Vec::new();
+    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut intern = |s: &str, strings: &mut Vec<String>| -> u32 {
+        if let Some(i) = index.get(s) {
+            return *i;
+        }
+        let i = strings.len() as u32;
+        strings.push(s.to_string());
+        index.insert(s.to_string(), i);
+        i
+    };
+    let mut names: Vec<u64> = Vec::new();
+    let mut tokens: Vec<u64> = Vec::new();
+    let mut min_start = u64::MAX;
+    let mut max_start = 0u64;
+    let mut traces = Vec::with_capacity(items.len());
+    for item in items {
+        let mut ops: Vec<OpEntry> = Vec::new();
+        for s in &item.trace.spans {
+            min_start = min_start.min(s.start_ns);
+            max_start = max_start.max(s.start_ns);
+            let service = intern(&s.service, &mut strings);
+            let operation = intern(&s.operation, &mut strings);
+            match ops
+                .iter_mut()
+                .find(|o| o.service == service && o.operation == operation)
+            {
+                Some(o) => {
+                    o.min_start_ns = o.min_start_ns.min(s.start_ns);
+                    o.max_start_ns = o.max_start_ns.max(s.start_ns);
+                    o.min_duration_ns = o.min_duration_ns.min(s.duration_ns);
+                    o.max_duration_ns = o.max_duration_ns.max(s.duration_ns);
+                }
+                None => {
+                    names.push(name_hash_service(&s.service));
+                    names.push(name_hash_op(&s.service, &s.operation));
+                    ops.push(OpEntry {
+                        service,
+                        operation,
+                        min_start_ns: s.start_ns,
+                        max_start_ns: s.start_ns,
+                        min_duration_ns: s.duration_ns,
+                        max_duration_ns: s.duration_ns,
+                    });
+                }
+            }
+        }
+        tokens.extend_from_slice(&item.trace.tokens);
+        traces.push(TraceEntry {
+            trace_id: item.trace_id.to_bytes().to_vec(),
+            ops,
+        });
+    }
+    names.sort_unstable();
+    names.dedup();
+    tokens.sort_unstable();
+    tokens.dedup();
+    if min_start == u64::MAX {
+        min_start = 0;
+    }
+    let meta = BlockMeta {
+        block,
+        min_start_ns: min_start,
+        max_start_ns: max_start,
+        trace_count: items.len() as u32,
+        names,
+        bloom: bloom::build(&tokens),
+        bloom_hashes: bloom::HASHES,
+    };
+    (BlockTraces { strings, traces }, meta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::LiveBuffer;
+    use crate::prepare::prepare_batch;
+    use spoor_proto::model::{
+        string_kv, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TracesData,
+    };
+    use std::time::{Duration, Instant};
+
+    fn batch(traces: &[u128], service: &str) -> TracesData {
+        TracesData {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![string_kv("service.name", service)],
+                    dropped_attributes_count: 0,
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "lib".into(),
+                        ..Default::default()
+                    }),
+                    spans: traces
+                        .iter()
+                        .map(|t| Span {
+                            trace_id: TraceId(*t).to_bytes().to_vec().into(),
+                            span_id: (*t as u64 + 1).to_be_bytes().to_vec().into(),
+                            name: format!("op-{t}"),
+                            start_time_unix_nano: 100,
+                            end_time_unix_nano: 200,
+                            ..Default::default()
+                        })
+                        .collect(),
+                    schema_url: String::new(),
+                }],
+                schema_url: String::new(),
+            }],
+        }
+    }
+
+    fn items(batches: &[TracesData]) -> Vec<FlushItem> {
+        let live = LiveBuffer::default();
+        let now = Instant::now();
+        for (seq, b) in batches.iter().enumerate() {
+            for t in &prepare_batch(b.clone()).traces {
+                live.insert(seq as u64, t, now);
+            }
+        }
+        live.due(now, Duration::ZERO, Duration::ZERO, 0, 0, true)
+    }
+
+    fn spans_of(data: &TracesData) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = data
+            .resource_spans
+            .iter()
+            .flat_map(|rs| {
+                rs.scope_spans.iter().flat_map(move |ss| {
+                    ss.spans
+                        .iter()
+                        .map(move |s| (rs.service_name().to_string(), s.name.clone()))
+                })
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_block_stores_each_group_once_and_gives_every_trace_back() {
+        let items = items(&[
+            batch(&[1, 2, 3], "a"),
+            batch(&[1, 2], "b"),
+            batch(&[3], "a"),
+        ]);
+        let block = encode_block(7, &items).unwrap();
+        let groups = BlockGroups::decode(block.groups.as_slice()).unwrap();
+        assert_eq!(groups.groups.len(), 2);
+        assert_eq!(block.meta.block, 7);
+        assert_eq!(block.meta.trace_count, 3);
+        let ids: Vec<u128> = block.traces.iter().map(|t| t.trace_id.0).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        for t in &block.traces {
+            let item = items.iter().find(|i| i.trace_id == t.trace_id).unwrap();
+            let mut want = bytes::BytesMut::new();
+            for (_, f) in &item.trace.fragments {
+                want.extend_from_slice(f);
+            }
+            let want = TracesData::decode(want.freeze()).unwrap();
+            let got = TracesData::decode(
+                decode_trace(&groups, t.trace_id, Bytes::from(t.record.clone())).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(spans_of(&got), spans_of(&want));
+            assert_eq!(got.span_count(), want.span_count());
+            // Every span has its trace id back.
+            for rs in &got.resource_spans {
+                for s in rs.scope_spans.iter().flat_map(|ss| &ss.spans) {
+                    assert_eq!(s.trace_id(), t.trace_id);
+                }
+            }
+            assert_eq!(t.record[0], FLAG_TRACE_ID_STRIPPED);
+        }
+        let t3 = block.traces.iter().find(|t| t.trace_id.0 == 3).unwrap();
+        assert_eq!(t3.seqs, [0, 2]);
+    }
+
+    #[test]
+    fn damaged_records_are_reported_as_corrupt() {
+        let items = items(&[batch(&[1], "a")]);
+        let block = encode_block(1, &items).unwrap();
+        let groups = BlockGroups::decode(block.groups.as_slice()).unwrap();
+        let record = &block.traces[0].record;
+        let cut = Bytes::copy_from_slice(&record[..record.len() - 4]);
+        assert!(matches!(
+            decode_trace(&groups, TraceId(1), cut),
+            Err(StorageError::Corrupt(_))
+        ));
+        let empty = BlockGroups::default();
+        assert!(decode_trace(&empty, TraceId(1), Bytes::from(record.clone())).is_err());
+    }
+}

@@ -1,0 +1,165 @@
+//! Tests of the partitions against real RocksDB: both write paths, reads
+//! of every kind, reopening, block numbering after a crash, dropping.
+//!
+//! In: blocks encoded from prepared batches. Out: assertions.
+
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use rocksdb::{Options, WriteBatch};
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::{string_kv, Resource, ResourceSpans, ScopeSpans, Span, TracesData};
+
+use super::*;
+use crate::block::encode_block;
+use crate::live::{FlushItem, LiveBuffer};
+use crate::prepare::prepare_batch;
+
+fn open(dir: &Path) -> (Db, Partitions) {
+    let mut opts = Options::default();
+    opts.create_if_missing(true);
+    opts.create_missing_column_families(true);
+    let existing = Db::list_cf(&opts, dir).unwrap_or_default();
+    let partitions = Partitions::new(Cache::new_lru_cache(1 << 20), &dir.join("ingest"));
+    let mut descriptors = vec![ColumnFamilyDescriptor::new("default", Options::default())];
+    descriptors.extend(partitions.descriptors(&existing));
+    let db = Db::open_cf_descriptors(&opts, dir, descriptors).unwrap();
+    partitions.load(&db, &existing).unwrap();
+    (db, partitions)
+}
+
+/// Flush items for traces `ids`, each with `spans` spans of `pad` bytes of
+/// attribute value (to reach either write path).
+fn items(ids: std::ops::Range<u128>, spans: usize, pad: usize) -> Vec<FlushItem> {
+    let mut data = TracesData::default();
+    let mut list = Vec::new();
+    for id in ids {
+        for s in 0..spans {
+            list.push(Span {
+                trace_id: TraceId(id).to_bytes().to_vec().into(),
+                span_id: ((id as u64) << 8 | s as u64 | 1)
+                    .to_be_bytes()
+                    .to_vec()
+                    .into(),
+                name: format!("op-{s}"),
+                start_time_unix_nano: 1_000 + s as u64,
+                end_time_unix_nano: 2_000,
+                attributes: vec![string_kv("pad", format!("{id:x}{}", "x".repeat(pad)))],
+                ..Default::default()
+            });
+        }
+    }
+    data.resource_spans.push(ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![string_kv("service.name", "svc")],
+            dropped_attributes_count: 0,
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans: list,
+            ..Default::default()
+        }],
+        schema_url: String::new(),
+    });
+    let live = LiveBuffer::default();
+    let now = Instant::now();
+    for t in &prepare_batch(data).traces {
+        live.insert(7, t, now);
+    }
+    live.due(now, Duration::ZERO, Duration::ZERO, 0, 0, true)
+}
+
+fn write(db: &Db, partitions: &Partitions, start: u64, items: &[FlushItem]) -> u64 {
+    let block = partitions.allocate_block();
+    let encoded = encode_block(block, items).unwrap();
+    partitions
+        .write(db, start, &[encoded], WriteBatch::default())
+        .unwrap();
+    block
+}
+
+fn sst_bytes(db: &Db, name: &str) -> u64 {
+    let cf = db.cf_handle(name).unwrap();
+    db.property_int_value_cf(&cf, "rocksdb.total-sst-files-size")
+        .unwrap()
+        .unwrap()
+}
+
+fn span_count(pieces: &[StoredPiece]) -> usize {
+    pieces
+        .iter()
+        .map(|p| TracesData::decode(p.spans.clone()).unwrap().span_count())
+        .sum()
+}
+
+#[test]
+fn large_flushes_are_ingested_as_files_and_small_ones_go_through_the_memtable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, partitions) = open(dir.path());
+    let data = keys::data_partition_name(3600);
+    write(&db, &partitions, 3600, &items(1..3, 2, 10));
+    assert_eq!(sst_bytes(&db, &data), 0, "a small flush is not a file");
+    write(&db, &partitions, 3600, &items(100..400, 10, 400));
+    assert!(sst_bytes(&db, &data) > 0, "a large flush is a file");
+    for id in [1u128, 2, 100, 399] {
+        let pieces = partitions.stored(&db, TraceId(id)).unwrap();
+        assert_eq!(pieces.len(), 1, "trace {id}");
+        assert_eq!(pieces[0].seqs, [7]);
+        assert_eq!(
+            span_count(&pieces),
+            if id < 100 { 2 } else { 10 },
+            "trace {id}"
+        );
+    }
+    assert!(partitions.stored(&db, TraceId(5)).unwrap().is_empty());
+    assert_eq!(
+        partitions.stored_seqs(&db, TraceId(150)).unwrap(),
+        HashSet::from([7])
+    );
+    let blocks = partitions.blocks(|_| true);
+    assert_eq!(blocks.len(), 2);
+    let list = partitions
+        .block_traces(&db, blocks[0].0, blocks[0].1.block)
+        .unwrap()
+        .unwrap();
+    assert!(!list.traces.is_empty());
+}
+
+#[test]
+fn partitions_and_block_numbers_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let last = {
+        let (db, partitions) = open(dir.path());
+        write(&db, &partitions, 0, &items(1..2, 1, 0));
+        write(&db, &partitions, 3600, &items(2..3, 1, 0));
+        // A flush that wrote its data but not its index (a crash between
+        // the two) used block 40.
+        let cf = db.cf_handle(&keys::data_partition_name(3600)).unwrap();
+        db.put_cf(&cf, keys::data_key(40, keys::DATA_GROUPS, None), b"")
+            .unwrap();
+        db.flush_cf(&cf).unwrap();
+        partitions.allocate_block()
+    };
+    let (db, partitions) = open(dir.path());
+    assert_eq!(partitions.starts(), [0, 3600]);
+    assert_eq!(partitions.block_count(), 2);
+    assert!(partitions.allocate_block() > 40.max(last));
+    assert_eq!(span_count(&partitions.stored(&db, TraceId(2)).unwrap()), 1);
+}
+
+#[test]
+fn low64_entries_and_dropping_a_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, partitions) = open(dir.path());
+    let long = (9u128 << 64) | 5;
+    write(&db, &partitions, 0, &items(long..long + 1, 1, 0));
+    write(&db, &partitions, 3600, &items(3..4, 1, 0));
+    let mut ids = Vec::new();
+    partitions.low64_ids(&db, 5, &mut ids).unwrap();
+    assert_eq!(ids, [TraceId(long)]);
+    partitions.drop_start(&db, 0, "age").unwrap();
+    assert_eq!(partitions.starts(), [3600]);
+    assert!(db.cf_handle(&keys::data_partition_name(0)).is_none());
+    assert!(db.cf_handle(&keys::index_partition_name(0)).is_none());
+    assert!(partitions.stored(&db, TraceId(long)).unwrap().is_empty());
+    assert_eq!(span_count(&partitions.stored(&db, TraceId(3)).unwrap()), 1);
+}

@@ -1,0 +1,266 @@
+//! Search: the traces matching a [`TraceQuery`], newest matching span
+//! first, from the in-memory buffer and then the blocks on disk, newest
+//! first, pruned by their summaries and verified span by span.
+//!
+//! In: a query (and, for a page, the cursor after which to continue). Out:
+//! whole matching traces, at most `query.limit`, in the order (latest
+//! matching span start, trace id), both descending.
+
+use std::collections::HashSet;
+use std::time::Instant;
+
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::TracesData;
+
+use crate::block::{name_hash_op, name_hash_service};
+use crate::bloom;
+use crate::error::StorageError;
+use crate::matcher;
+use crate::query::TraceQuery;
+use crate::rocks::Store;
+use crate::summary::{OpEntry, SpanSummary};
+
+/// A position in a newest-first search (see [`Store::find_traces_page`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// Start of the trace's latest span that matches the query, ns.
+    pub latest_match_ns: u64,
+    /// The trace.
+    pub trace_id: TraceId,
+}
+
+/// One trace of a search page.
+#[derive(Debug, Clone)]
+pub struct FoundTrace {
+    /// Where the trace stands in the search order; pass the last one of a
+    /// page to get the next page.
+    pub cursor: SearchCursor,
+    /// All its spans.
+    pub data: TracesData,
+}
+
+/// A verified search hit.
+struct Hit {
+    latest_match_ns: u64,
+    trace_id: TraceId,
+    data: TracesData,
+}
+
+impl Store {
+    /// Whole traces matching the query, newest matching span first, at most
+    /// `query.limit`.
+    pub fn find_traces(&self, query: &TraceQuery) -> Result<Vec<TracesData>, StorageError> {
+        Ok(self
+            .search(query, None)?
+            .into_iter()
+            .map(|h| h.data)
+            .collect())
+    }
+
+    /// Ids of the traces [`Store::find_traces`] would return.
+    pub fn find_trace_ids(&self, query: &TraceQuery) -> Result<Vec<TraceId>, StorageError> {
+        Ok(self
+            .search(query, None)?
+            .into_iter()
+            .map(|h| h.trace_id)
+            .collect())
+    }
+
+    /// One page of a search that walks every match, newest first: at most
+    /// `query.limit` matching traces that come after `after` in the order
+    /// (latest matching span start, trace id), both descending. Pass the
+    /// last trace's [`FoundTrace::cursor`] to get the next page; a page
+    /// shorter than the limit is the last. Memory stays bounded by the page.
+    pub fn find_traces_page(
+        &self,
+        query: &TraceQuery,
+        after: Option<SearchCursor>,
+    ) -> Result<Vec<FoundTrace>, StorageError> {
+        Ok(self
+            .search(query, after)?
+            .into_iter()
+            .map(|h| FoundTrace {
+                cursor: SearchCursor {
+                    latest_match_ns: h.latest_match_ns,
+                    trace_id: h.trace_id,
+                },
+                data: h.data,
+            })
+            .collect())
+    }
+
+    fn search(
+        &self,
+        query: &TraceQuery,
+        after: Option<SearchCursor>,
+    ) -> Result<Vec<Hit>, StorageError> {
+        let started = Instant::now();
+        let limit = query.limit.max(1);
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut seen: HashSet<TraceId> = HashSet::new();
+        let prunable: Vec<u64> = query
+            .tags
+            .iter()
+            .filter(|(k, v)| matcher::tag_is_prunable(k, v))
+            .map(|(k, v)| matcher::token(k, v))
+            .collect();
+        // Candidates are pruned by a window ending at the cursor (a trace
+        // after it has a matching span no later than it), but verified over
+        // the whole window, so a trace of an earlier page is recognised by
+        // its latest match and skipped.
+        let pruning = match after {
+            None => query.clone(),
+            Some(c) => TraceQuery {
+                start_max_ns: Some(
+                    query
+                        .start_max_ns
+                        .map_or(c.latest_match_ns, |max| max.min(c.latest_match_ns)),
+                ),
+                ..query.clone()
+            },
+        };
+        let is_after = |hit: &Hit| {
+            after.is_none_or(|c| {
+                (hit.latest_match_ns, hit.trace_id) < (c.latest_match_ns, c.trace_id)
+            })
+        };
+        // Keeps at most twice the limit of decoded traces in memory.
+        let push = |hits: &mut Vec<Hit>, hit: Hit| {
+            hits.push(hit);
+            if hits.len() >= limit.saturating_mul(2) {
+                sort_hits(hits);
+                hits.truncate(limit);
+            }
+        };
+        let whole = query;
+        let query = &pruning;
+
+        // 1. Traces still in memory.
+        let mut candidates = Vec::new();
+        self.live.for_each(|id, t| {
+            if t.spans.iter().any(|s| summary_may_match(s, query))
+                && prunable
+                    .iter()
+                    .all(|tok| t.tokens.binary_search(tok).is_ok())
+            {
+                candidates.push(id);
+            }
+        });
+        for id in candidates {
+            if seen.insert(id) {
+                if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
+                    push(&mut hits, hit);
+                }
+            }
+        }
+
+        // 2. Blocks on disk, newest first, skipped by their summaries.
+        let service_hash = query.service.as_deref().map(name_hash_service);
+        let op_hash = match (&query.service, &query.operation) {
+            (Some(s), Some(o)) => Some(name_hash_op(s, o)),
+            _ => None,
+        };
+        let blocks = self.partitions.blocks(|b| {
+            !(query.start_min_ns.is_some_and(|min| b.max_start_ns < min)
+                || query.start_max_ns.is_some_and(|max| b.min_start_ns > max)
+                || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
+                || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
+                && prunable
+                    .iter()
+                    .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
+        });
+        for (partition, meta) in blocks {
+            if hits.len() >= limit {
+                sort_hits(&mut hits);
+                hits.truncate(limit);
+                if meta.max_start_ns < hits[limit - 1].latest_match_ns {
+                    break;
+                }
+            }
+            let Some(block) = self
+                .partitions
+                .block_traces(&self.db, partition, meta.block)?
+            else {
+                continue;
+            };
+            for entry in &block.traces {
+                if !entry
+                    .ops
+                    .iter()
+                    .any(|op| op_may_match(op, &block.strings, query))
+                {
+                    continue;
+                }
+                let id = TraceId::from_bytes(&entry.trace_id)
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                if seen.insert(id) {
+                    if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
+                        push(&mut hits, hit);
+                    }
+                }
+            }
+        }
+        sort_hits(&mut hits);
+        hits.truncate(limit);
+        metrics::histogram!("spoor_storage_query_duration_seconds", "operation" => "find_traces")
+            .record(started.elapsed().as_secs_f64());
+        Ok(hits)
+    }
+
+    /// Loads a candidate trace and checks the query on each of its spans.
+    fn verify(&self, id: TraceId, query: &TraceQuery) -> Result<Option<Hit>, StorageError> {
+        let Some(data) = self.get_trace(id)? else {
+            return Ok(None);
+        };
+        let mut latest = None::<u64>;
+        for rs in &data.resource_spans {
+            let resource = rs.resource.clone().unwrap_or_default();
+            for ss in &rs.scope_spans {
+                let scope = ss.scope.clone().unwrap_or_default();
+                for span in &ss.spans {
+                    if matcher::span_matches(&resource, &scope, span, query) {
+                        latest = Some(latest.map_or(span.start_time_unix_nano, |l| {
+                            l.max(span.start_time_unix_nano)
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(latest.map(|latest_match_ns| Hit {
+            latest_match_ns,
+            trace_id: id,
+            data,
+        }))
+    }
+}
+
+/// Newest first: by latest matching span start, then by trace id, both
+/// descending (the order [`Store::find_traces_page`] walks).
+fn sort_hits(hits: &mut [Hit]) {
+    hits.sort_unstable_by_key(|h| std::cmp::Reverse((h.latest_match_ns, h.trace_id)));
+}
+
+fn summary_may_match(s: &SpanSummary, q: &TraceQuery) -> bool {
+    q.service.as_ref().is_none_or(|svc| &s.service == svc)
+        && q.operation.as_ref().is_none_or(|op| &s.operation == op)
+        && q.start_min_ns.is_none_or(|min| s.start_ns >= min)
+        && q.start_max_ns.is_none_or(|max| s.start_ns <= max)
+        && q.duration_min_ns.is_none_or(|min| s.duration_ns >= min)
+        && q.duration_max_ns.is_none_or(|max| s.duration_ns <= max)
+}
+
+fn op_may_match(op: &OpEntry, strings: &[String], q: &TraceQuery) -> bool {
+    let text = |i: u32| strings.get(i as usize).map(String::as_str).unwrap_or("");
+    q.service
+        .as_deref()
+        .is_none_or(|svc| text(op.service) == svc)
+        && q.operation
+            .as_deref()
+            .is_none_or(|o| text(op.operation) == o)
+        && q.start_min_ns.is_none_or(|min| op.max_start_ns >= min)
+        && q.start_max_ns.is_none_or(|max| op.min_start_ns <= max)
+        && q.duration_min_ns
+            .is_none_or(|min| op.max_duration_ns >= min)
+        && q.duration_max_ns
+            .is_none_or(|max| op.min_duration_ns <= max)
+}
