@@ -45,6 +45,9 @@ const INGEST_MIN_BYTES: usize = 1 << 20;
 /// The zstd level of block data: it is compressed once, never again.
 const DATA_ZSTD_LEVEL: i32 = 3;
 
+/// Size of the SST data blocks of block data (the unit compressed and read).
+const DATA_BLOCK_BYTES: usize = 256 << 10;
+
 /// How a partition is laid out on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Layout {
@@ -96,19 +99,19 @@ fn index_options(cache: &Cache) -> Options {
 }
 
 /// Options of v2 data column families: never compacted (every flush lands
-/// in a key range of its own), zstd with a dictionary trained per file.
+/// in a key range of its own), zstd over large blocks (many similar trace
+/// records share one compression window; no per-file dictionary, whose
+/// training cost more flush time than it saved bytes).
 fn data_options(cache: &Cache) -> Options {
     let mut opts = Options::default();
     opts.set_disable_auto_compactions(true);
     opts.set_compression_type(DBCompressionType::Zstd);
     opts.set_bottommost_compression_type(DBCompressionType::Zstd);
-    opts.set_compression_options(-14, DATA_ZSTD_LEVEL, 0, 32 << 10);
-    opts.set_zstd_max_train_bytes(32 << 10 << 5);
-    opts.set_bottommost_compression_options(-14, DATA_ZSTD_LEVEL, 0, 32 << 10, true);
-    opts.set_bottommost_zstd_max_train_bytes(32 << 10 << 5, true);
+    opts.set_compression_options(-14, DATA_ZSTD_LEVEL, 0, 0);
+    opts.set_bottommost_compression_options(-14, DATA_ZSTD_LEVEL, 0, 0, true);
     opts.set_write_buffer_size(8 << 20);
     let mut block = BlockBasedOptions::default();
-    block.set_block_size(64 << 10);
+    block.set_block_size(DATA_BLOCK_BYTES);
     block.set_block_cache(cache);
     block.set_format_version(5);
     opts.set_block_based_table_factory(&block);
