@@ -10,9 +10,12 @@
 //! [`decode_trace`] turns a record and its block's groups into an encoded
 //! `TracesData`.
 //!
-//! Trace record: `flags (1 byte: bit 0 = span trace ids stripped) |
-//! runs (varint) | per run: group (varint), spans (varint), per span:
-//! length (varint) and bytes`.
+//! Trace record: `flags (1 byte: bit 0 = span trace ids stripped, bit 1 =
+//! columnar) | runs (varint) | per run: group (varint), spans (varint)`,
+//! then one `spoor_proto::span_columns` record holding every span of the
+//! trace, whose strings refer to the block dictionary
+//! ([`BlockGroups::strings`]). (Bit 1 is always set: records of the first,
+//! unreleased v2 layout kept span bytes as they arrived.)
 
 use std::collections::HashMap;
 
@@ -21,14 +24,16 @@ use prost::encoding::{decode_varint, encode_varint};
 use prost::Message;
 use spoor_proto::fragment::{split_fragment, strip_trace_id, FragmentWriter, ScopeGroup};
 use spoor_proto::ids::TraceId;
+use spoor_proto::span_columns::{decode_spans, BlockEncoder};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::bloom;
 use crate::error::StorageError;
 use crate::live::FlushItem;
-use crate::summary::{BlockMeta, BlockTraces, OpEntry, TraceEntry};
+use crate::summary::{BlockMeta, BlockTraces, CompactBlockTraces, OpEntry, TraceEntry};
 
 const FLAG_TRACE_ID_STRIPPED: u8 = 1;
+const FLAG_COLUMNAR: u8 = 2;
 
 /// One (resource, scope) group of a block, encoded as it arrived.
 #[derive(Clone, PartialEq, Eq, Hash, Message)]
@@ -43,11 +48,15 @@ pub struct GroupEntry {
     pub scope_schema: Bytes,
 }
 
-/// The group dictionary of a block.
+/// The group dictionary and the string dictionary of a block.
 #[derive(Clone, PartialEq, Message)]
 pub struct BlockGroups {
     #[prost(message, repeated, tag = "1")]
     pub groups: Vec<GroupEntry>,
+    /// Strings the block's columnar records refer to (empty in blocks of
+    /// the first v2 version).
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub strings: Vec<Vec<u8>>,
 }
 
 /// One trace of an encoded block.
@@ -66,7 +75,7 @@ pub(crate) struct EncodedBlock {
     pub block: u64,
     /// Encoded [`BlockGroups`].
     pub groups: Vec<u8>,
-    /// Encoded [`BlockTraces`].
+    /// Encoded [`CompactBlockTraces`].
     pub search: Vec<u8>,
     pub meta: BlockMeta,
     /// Sorted by trace id.
@@ -104,11 +113,20 @@ pub(crate) fn name_hash_op(service: &str, op: &str) -> u64 {
     xxh3_64(&v)
 }
 
+/// One trace of a block before its spans are encoded.
+struct PendingTrace {
+    trace_id: TraceId,
+    /// (group, spans): consecutive spans of one (resource, scope) group.
+    runs: Vec<(u32, Vec<Bytes>)>,
+    stripped: bool,
+    seqs: Vec<u64>,
+}
+
 /// Encodes the traces of one block.
 pub(crate) fn encode_block(block: u64, items: &[FlushItem]) -> Result<EncodedBlock, StorageError> {
     let mut groups: Vec<GroupEntry> = Vec::new();
     let mut index: HashMap<GroupEntry, u32> = HashMap::new();
-    let mut traces = Vec::with_capacity(items.len());
+    let mut pending = Vec::with_capacity(items.len());
     for item in items {
         let id = item.trace_id.to_bytes();
         let mut runs: Vec<(u32, Vec<Bytes>)> = Vec::new();
@@ -139,48 +157,71 @@ pub(crate) fn encode_block(block: u64, items: &[FlushItem]) -> Result<EncodedBlo
                 }
             }
         }
-        let stripped: Option<Vec<Vec<Bytes>>> = runs
+        let stripped: Option<Vec<(u32, Vec<Bytes>)>> = runs
             .iter()
-            .map(|(_, spans)| spans.iter().map(|s| strip_trace_id(s, &id)).collect())
+            .map(|(g, spans)| {
+                let spans: Option<Vec<Bytes>> =
+                    spans.iter().map(|s| strip_trace_id(s, &id)).collect();
+                spans.map(|s| (*g, s))
+            })
             .collect();
-        let mut record = Vec::new();
-        match stripped {
-            Some(all) => {
-                record.push(FLAG_TRACE_ID_STRIPPED);
-                encode_runs(&mut record, runs.iter().map(|r| r.0).zip(all.iter()));
-            }
-            None => {
-                record.push(0);
-                encode_runs(&mut record, runs.iter().map(|r| (r.0, &r.1)));
-            }
-        }
-        traces.push(EncodedTrace {
+        let (runs, stripped) = match stripped {
+            Some(runs) => (runs, true),
+            None => (runs, false),
+        };
+        pending.push(PendingTrace {
             trace_id: item.trace_id,
-            record,
+            runs,
+            stripped,
             seqs,
         });
     }
+    let mut columns = BlockEncoder::new();
+    for t in &pending {
+        columns.add_trace(
+            t.runs
+                .iter()
+                .flat_map(|(_, spans)| spans.iter().map(|s| &s[..])),
+        );
+    }
+    let columns = columns.finish();
+    let mut traces: Vec<EncodedTrace> = pending
+        .into_iter()
+        .zip(columns.records)
+        .map(|(t, spans)| {
+            let mut record = Vec::with_capacity(spans.len() + 8);
+            let stripped = if t.stripped {
+                FLAG_TRACE_ID_STRIPPED
+            } else {
+                0
+            };
+            record.push(stripped | FLAG_COLUMNAR);
+            encode_varint(t.runs.len() as u64, &mut record);
+            for (group, spans) in &t.runs {
+                encode_varint(u64::from(*group), &mut record);
+                encode_varint(spans.len() as u64, &mut record);
+            }
+            record.extend_from_slice(&spans);
+            EncodedTrace {
+                trace_id: t.trace_id,
+                record,
+                seqs: t.seqs,
+            }
+        })
+        .collect();
     traces.sort_unstable_by_key(|t| t.trace_id);
     let (search, meta) = build_summaries(block, items);
     Ok(EncodedBlock {
         block,
-        groups: BlockGroups { groups }.encode_to_vec(),
-        search: search.encode_to_vec(),
+        groups: BlockGroups {
+            groups,
+            strings: columns.dictionary,
+        }
+        .encode_to_vec(),
+        search: CompactBlockTraces::from(&search).encode_to_vec(),
         meta,
         traces,
     })
-}
-
-fn encode_runs<'a>(out: &mut Vec<u8>, runs: impl ExactSizeIterator<Item = (u32, &'a Vec<Bytes>)>) {
-    encode_varint(runs.len() as u64, out);
-    for (group, spans) in runs {
-        encode_varint(u64::from(group), out);
-        encode_varint(spans.len() as u64, out);
-        for s in spans {
-            encode_varint(s.len() as u64, out);
-            out.extend_from_slice(s);
-        }
-    }
 }
 
 fn corrupt(what: &str) -> StorageError {
@@ -201,36 +242,46 @@ pub(crate) fn decode_trace(
     let id = trace_id.to_bytes();
     let id = ((flags & FLAG_TRACE_ID_STRIPPED) != 0).then_some(&id);
     let varint = |buf: &mut Bytes| decode_varint(buf).map_err(|e| corrupt(&e.to_string()));
+    if (flags & FLAG_COLUMNAR) == 0 {
+        return Err(corrupt("not a columnar record"));
+    }
     let runs = varint(&mut buf)?;
-    let mut out = FragmentWriter::new();
-    let mut spans: Vec<Bytes> = Vec::new();
+    // Every run takes at least two bytes.
+    if runs > buf.remaining() as u64 {
+        return Err(corrupt("more runs than bytes"));
+    }
+    let mut layout = Vec::with_capacity(runs as usize);
     for _ in 0..runs {
-        let group = varint(&mut buf)? as usize;
+        layout.push((varint(&mut buf)? as usize, varint(&mut buf)? as usize));
+    }
+    let spans = decode_spans(&groups.strings, &buf).map_err(|e| corrupt(&e.to_string()))?;
+    if layout.iter().map(|(_, n)| *n).sum::<usize>() != spans.len() {
+        return Err(corrupt("run lengths do not match the spans"));
+    }
+    let mut spans = spans.into_iter().map(Bytes::from);
+    let mut out = FragmentWriter::new();
+    for (group, count) in layout {
         let g = groups
             .groups
             .get(group)
             .ok_or_else(|| corrupt("group index out of range"))?;
-        let count = varint(&mut buf)?;
-        spans.clear();
-        for _ in 0..count {
-            let len = varint(&mut buf)? as usize;
-            if len > buf.remaining() {
-                return Err(corrupt("span past the end"));
-            }
-            spans.push(buf.split_to(len));
-        }
-        out.push_resource_with(
-            g.resource.as_deref(),
-            &g.resource_schema,
-            &[ScopeGroup {
-                scope: g.scope.as_deref(),
-                schema_url: &g.scope_schema,
-                spans: &spans,
-            }],
-            id,
-        );
+        let run: Vec<Bytes> = spans.by_ref().take(count).collect();
+        push_run(&mut out, g, &run, id);
     }
     Ok(out.finish())
+}
+
+fn push_run(out: &mut FragmentWriter, g: &GroupEntry, spans: &[Bytes], id: Option<&[u8; 16]>) {
+    out.push_resource_with(
+        g.resource.as_deref(),
+        &g.resource_schema,
+        &[ScopeGroup {
+            scope: g.scope.as_deref(),
+            schema_url: &g.scope_schema,
+            spans,
+        }],
+        id,
+    );
 }
 
 /// Builds the search summaries of one block of flushed traces.
@@ -407,7 +458,7 @@ mod tests {
                     assert_eq!(s.trace_id(), t.trace_id);
                 }
             }
-            assert_eq!(t.record[0], FLAG_TRACE_ID_STRIPPED);
+            assert_eq!(t.record[0], FLAG_TRACE_ID_STRIPPED | FLAG_COLUMNAR);
         }
         let t3 = block.traces.iter().find(|t| t.trace_id.0 == 3).unwrap();
         assert_eq!(t3.seqs, [0, 2]);

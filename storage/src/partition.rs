@@ -36,7 +36,7 @@ use crate::block::{decode_trace, BlockGroups, EncodedBlock};
 use crate::error::StorageError;
 use crate::keys;
 use crate::rocks::Db;
-use crate::summary::{BlockMeta, BlockTraces, StoredTrace};
+use crate::summary::{BlockMeta, BlockTraces, CompactBlockTraces, StoredTrace};
 
 /// A flush whose encoded blocks reach this size is written as an SST file
 /// and ingested; a smaller one goes through the memtable.
@@ -473,12 +473,17 @@ impl Partitions {
         let Some(cf) = db.cf_handle(&data) else {
             return Ok(None);
         };
-        let raw = match key.1 {
-            Layout::V1 => db.get_pinned_cf(&cf, keys::block_traces_key(block))?,
-            Layout::V2 => db.get_pinned_cf(&cf, keys::data_key(block, keys::DATA_SEARCH, None))?,
+        let traces = match key.1 {
+            Layout::V1 => db
+                .get_pinned_cf(&cf, keys::block_traces_key(block))?
+                .map(|r| BlockTraces::decode(&*r))
+                .transpose()?,
+            Layout::V2 => db
+                .get_pinned_cf(&cf, keys::data_key(block, keys::DATA_SEARCH, None))?
+                .map(|r| CompactBlockTraces::decode(&*r).map(BlockTraces::from))
+                .transpose()?,
         };
-        raw.map(|r| BlockTraces::decode(&*r).map_err(StorageError::from))
-            .transpose()
+        Ok(traces)
     }
 
     /// Distinct partition starts, oldest first.

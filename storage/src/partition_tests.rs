@@ -44,7 +44,7 @@ fn items(ids: std::ops::Range<u128>, spans: usize, pad: usize) -> Vec<FlushItem>
                 name: format!("op-{s}"),
                 start_time_unix_nano: 1_000 + s as u64,
                 end_time_unix_nano: 2_000,
-                attributes: vec![string_kv("pad", format!("{id:x}{}", "x".repeat(pad)))],
+                attributes: vec![string_kv("pad", format!("{id:x}-{s}{}", "x".repeat(pad)))],
                 ..Default::default()
             });
         }

@@ -106,3 +106,204 @@ pub struct BlockMeta {
     #[prost(uint32, tag = "7")]
     pub bloom_hashes: u32,
 }
+
+/// [`OpEntry`] as v2 blocks store it: times as varints in coarse units
+/// (see [`CompactBlockTraces`]), rounded outwards, so a summary never
+/// prunes a trace that matches; search verifies every candidate on its
+/// spans anyway.
+#[derive(Clone, PartialEq, Message)]
+pub struct CompactOpEntry {
+    #[prost(uint32, tag = "1")]
+    pub service: u32,
+    #[prost(uint32, tag = "2")]
+    pub operation: u32,
+    /// `min_start_ns - base_start_ns`, in start units, rounded down.
+    #[prost(uint64, tag = "3")]
+    pub min_start: u64,
+    /// `max_start_ns - base_start_ns` in start units, rounded up, minus
+    /// `min_start`.
+    #[prost(uint64, tag = "4")]
+    pub start_spread: u64,
+    /// `min_duration_ns` in duration units, rounded down.
+    #[prost(uint64, tag = "5")]
+    pub min_duration: u64,
+    /// `max_duration_ns` in duration units, rounded up, minus
+    /// `min_duration`.
+    #[prost(uint64, tag = "6")]
+    pub duration_spread: u64,
+}
+
+/// [`TraceEntry`] as v2 blocks store it.
+#[derive(Clone, PartialEq, Message)]
+pub struct CompactTraceEntry {
+    #[prost(bytes = "vec", tag = "1")]
+    pub trace_id: Vec<u8>,
+    #[prost(message, repeated, tag = "2")]
+    pub ops: Vec<CompactOpEntry>,
+}
+
+/// [`BlockTraces`] as v2 blocks store it: about half the bytes (no
+/// fixed-width nanosecond timestamps).
+#[derive(Clone, PartialEq, Message)]
+pub struct CompactBlockTraces {
+    #[prost(string, repeated, tag = "1")]
+    pub strings: Vec<String>,
+    #[prost(message, repeated, tag = "2")]
+    pub traces: Vec<CompactTraceEntry>,
+    /// The smallest `min_start_ns` of the block.
+    #[prost(uint64, tag = "3")]
+    pub base_start_ns: u64,
+    /// A start unit is `1 << start_shift` nanoseconds.
+    #[prost(uint32, tag = "4")]
+    pub start_shift: u32,
+    /// A duration unit is `1 << duration_shift` nanoseconds.
+    #[prost(uint32, tag = "5")]
+    pub duration_shift: u32,
+}
+
+/// Start times in units of 2^20 ns (about 1 ms).
+const START_SHIFT: u32 = 20;
+/// Durations in units of 2^16 ns (about 66 µs).
+const DURATION_SHIFT: u32 = 16;
+
+fn units_down(v: u64, shift: u32) -> u64 {
+    v >> shift
+}
+
+fn units_up(v: u64, shift: u32) -> u64 {
+    (v >> shift) + u64::from(v & ((1u64 << shift) - 1) != 0)
+}
+
+fn from_units(units: u64, shift: u32) -> u64 {
+    units
+        .checked_shl(shift)
+        .filter(|v| v >> shift == units)
+        .unwrap_or(u64::MAX)
+}
+
+impl From<&BlockTraces> for CompactBlockTraces {
+    fn from(b: &BlockTraces) -> CompactBlockTraces {
+        let base = b
+            .traces
+            .iter()
+            .flat_map(|t| t.ops.iter().map(|o| o.min_start_ns))
+            .min()
+            .unwrap_or(0);
+        let op = |o: &OpEntry| {
+            let min_start = units_down(o.min_start_ns - base, START_SHIFT);
+            let max_start = units_up(o.max_start_ns - base, START_SHIFT);
+            let min_duration = units_down(o.min_duration_ns, DURATION_SHIFT);
+            let max_duration = units_up(o.max_duration_ns, DURATION_SHIFT);
+            CompactOpEntry {
+                service: o.service,
+                operation: o.operation,
+                min_start,
+                start_spread: max_start - min_start,
+                min_duration,
+                duration_spread: max_duration - min_duration,
+            }
+        };
+        CompactBlockTraces {
+            strings: b.strings.clone(),
+            base_start_ns: base,
+            start_shift: START_SHIFT,
+            duration_shift: DURATION_SHIFT,
+            traces: b
+                .traces
+                .iter()
+                .map(|t| CompactTraceEntry {
+                    trace_id: t.trace_id.clone(),
+                    ops: t.ops.iter().map(op).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<CompactBlockTraces> for BlockTraces {
+    fn from(c: CompactBlockTraces) -> BlockTraces {
+        let base = c.base_start_ns;
+        let (ss, ds) = (c.start_shift.min(63), c.duration_shift.min(63));
+        let start = |units: u64| base.saturating_add(from_units(units, ss));
+        let op = |o: CompactOpEntry| OpEntry {
+            service: o.service,
+            operation: o.operation,
+            min_start_ns: start(o.min_start),
+            max_start_ns: start(o.min_start.saturating_add(o.start_spread)),
+            min_duration_ns: from_units(o.min_duration, ds),
+            max_duration_ns: from_units(o.min_duration.saturating_add(o.duration_spread), ds),
+        };
+        BlockTraces {
+            strings: c.strings,
+            traces: c
+                .traces
+                .into_iter()
+                .map(|t| TraceEntry {
+                    trace_id: t.trace_id,
+                    ops: t.ops.into_iter().map(op).collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_block_traces_never_narrow_a_summary() {
+        let op = |s, min, max, dmin, dmax| OpEntry {
+            service: s,
+            operation: s + 1,
+            min_start_ns: min,
+            max_start_ns: max,
+            min_duration_ns: dmin,
+            max_duration_ns: dmax,
+        };
+        let traces = BlockTraces {
+            strings: vec!["a".into(), "b".into()],
+            traces: vec![
+                TraceEntry {
+                    trace_id: vec![1; 16],
+                    ops: vec![op(
+                        0,
+                        1_700_000_000_000_000_500,
+                        1_700_000_000_900_000_001,
+                        7,
+                        90_000_000,
+                    )],
+                },
+                TraceEntry {
+                    trace_id: vec![2; 16],
+                    ops: vec![
+                        op(
+                            0,
+                            1_700_000_000_000_000_000,
+                            1_700_000_000_000_000_000,
+                            0,
+                            0,
+                        ),
+                        op(1, u64::MAX - 5, u64::MAX, 1, u64::MAX),
+                    ],
+                },
+            ],
+        };
+        let wire = CompactBlockTraces::from(&traces).encode_to_vec();
+        assert!(wire.len() < traces.encode_to_vec().len());
+        let back = BlockTraces::from(CompactBlockTraces::decode(wire.as_slice()).unwrap());
+        assert_eq!(back.strings, traces.strings);
+        for (b, t) in back.traces.iter().zip(&traces.traces) {
+            assert_eq!(b.trace_id, t.trace_id);
+            for (b, t) in b.ops.iter().zip(&t.ops) {
+                assert_eq!((b.service, b.operation), (t.service, t.operation));
+                assert!(b.min_start_ns <= t.min_start_ns && b.max_start_ns >= t.max_start_ns);
+                assert!(b.min_duration_ns <= t.min_duration_ns);
+                assert!(b.max_duration_ns >= t.max_duration_ns);
+                // Coarse, not wrong: within one unit.
+                assert!(t.min_start_ns - b.min_start_ns < 1 << START_SHIFT);
+                assert!(t.min_duration_ns - b.min_duration_ns < 1 << DURATION_SHIFT);
+            }
+        }
+    }
+}
