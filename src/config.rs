@@ -406,7 +406,7 @@ mod tests {
     #[test]
     fn byte_sizes_take_units_in_the_file_and_on_the_command_line() {
         let c = Config::from_yaml(
-            "storage:\n  live_max_bytes: 300MiB\n  live_hard_max_bytes: 1GiB\ncollector:\n  otlp_http:\n    max_body_bytes: 4 MiB\n",
+            "storage:\n  live_max_bytes: 300MiB\n  live_hard_max_bytes: 1GiB\n  memory_budget: 2GiB\ncollector:\n  otlp_http:\n    max_body_bytes: 4 MiB\n",
         )
         .unwrap();
         assert_eq!(c.storage.live_max_bytes, 300 << 20);

@@ -19,6 +19,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use bytes::{Buf, Bytes};
 use prost::encoding::{decode_varint, encode_varint};
 use prost::Message;
@@ -95,6 +97,21 @@ impl EncodedBlock {
     }
 }
 
+/// Hash of a group's four byte strings.
+fn group_hash(g: &GroupEntry) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    for part in [
+        g.resource.as_deref().unwrap_or(b"\xff"),
+        &g.resource_schema,
+        g.scope.as_deref().unwrap_or(b"\xff"),
+        &g.scope_schema,
+    ] {
+        h.update(&(part.len() as u64).to_le_bytes());
+        h.update(part);
+    }
+    h.digest()
+}
+
 /// Hash of a service name in [`BlockMeta::names`].
 pub(crate) fn name_hash_service(service: &str) -> u64 {
     let mut v = Vec::with_capacity(service.len() + 2);
@@ -125,7 +142,7 @@ struct PendingTrace {
 /// Encodes the traces of one block.
 pub(crate) fn encode_block(block: u64, items: &[FlushItem]) -> Result<EncodedBlock, StorageError> {
     let mut groups: Vec<GroupEntry> = Vec::new();
-    let mut index: HashMap<GroupEntry, u32> = HashMap::new();
+    let mut index: FxHashMap<u64, Vec<u32>> = FxHashMap::default();
     let mut pending = Vec::with_capacity(items.len());
     for item in items {
         let id = item.trace_id.to_bytes();
@@ -142,12 +159,17 @@ pub(crate) fn encode_block(block: u64, items: &[FlushItem]) -> Result<EncodedBlo
                     scope: g.scope,
                     scope_schema: g.scope_schema,
                 };
-                let gi = match index.get(&key) {
+                // By a hash of the bytes: most fragments repeat a group
+                // seen before, and hashing once beats SipHash plus memcmp
+                // on every probe.
+                let hash = group_hash(&key);
+                let same = index.entry(hash).or_default();
+                let gi = match same.iter().find(|i| groups[**i as usize] == key) {
                     Some(i) => *i,
                     None => {
                         let i = groups.len() as u32;
-                        groups.push(key.clone());
-                        index.insert(key, i);
+                        groups.push(key);
+                        same.push(i);
                         i
                     }
                 };

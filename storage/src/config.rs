@@ -57,6 +57,17 @@ pub struct StorageConfig {
     /// Bytes of RocksDB's block cache (shared by every partition).
     #[serde(with = "crate::byte_size")]
     pub block_cache_bytes: u64,
+    /// Bytes of RocksDB's memtables, all column families together (the
+    /// largest is flushed when they reach it).
+    #[serde(with = "crate::byte_size")]
+    pub memtable_bytes: u64,
+    /// The store's memory budget: the live buffer's hard bound, the block
+    /// cache and the memtables must fit in it together (checked at start).
+    /// With the defaults, the process stays under about this much resident
+    /// memory plus the receivers' in-flight requests (bounded by the
+    /// collector's queue and body limits) at any load.
+    #[serde(with = "crate::byte_size")]
+    pub memory_budget: u64,
     /// Files RocksDB keeps open at most (-1: all).
     pub max_open_files: i32,
 }
@@ -70,14 +81,16 @@ impl Default for StorageConfig {
             partition_duration: Duration::from_secs(3600),
             trace_idle_timeout: Duration::from_secs(2),
             trace_max_age: Duration::from_secs(10),
-            live_max_bytes: 256 << 20,
-            live_hard_max_bytes: 512 << 20,
+            live_max_bytes: 96 << 20,
+            live_hard_max_bytes: 160 << 20,
             live_max_traces: 200_000,
             block_max_traces: 1000,
             retention_check_interval: Duration::from_secs(60),
             flush_interval: Duration::from_millis(500),
             wal_segment_bytes: 64 << 20,
-            block_cache_bytes: 64 << 20,
+            block_cache_bytes: 32 << 20,
+            memtable_bytes: 32 << 20,
+            memory_budget: 256 << 20,
             max_open_files: 1024,
         }
     }
@@ -109,6 +122,21 @@ impl StorageConfig {
             problems.push(
                 "storage.live_hard_max_bytes must not be below storage.live_max_bytes".to_string(),
             );
+        }
+        let parts = self
+            .live_hard_max_bytes
+            .saturating_add(self.block_cache_bytes)
+            .saturating_add(self.memtable_bytes);
+        if parts > self.memory_budget {
+            problems.push(format!(
+                "storage.memory_budget ({} bytes) is below storage.live_hard_max_bytes + \
+                 storage.block_cache_bytes + storage.memtable_bytes ({parts} bytes); raise \
+                 the budget or lower its parts",
+                self.memory_budget
+            ));
+        }
+        if self.memtable_bytes < 1 << 20 {
+            problems.push("storage.memtable_bytes must be at least 1MiB".to_string());
         }
         if self.live_max_traces == 0 {
             problems.push("storage.live_max_traces must be greater than 0".to_string());

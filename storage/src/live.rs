@@ -19,6 +19,11 @@ use spoor_proto::ids::TraceId;
 use crate::prepare::PreparedTrace;
 use crate::summary::SpanSummary;
 
+/// Memory of one span's search summary (the struct and its two strings,
+/// typical lengths), counted against the buffer's bounds beside the
+/// encoded bytes, so the bounds measure memory, not just span bytes.
+pub const SPAN_SUMMARY_BYTES: usize = 112;
+
 /// One trace being assembled.
 #[derive(Debug, Clone)]
 pub struct LiveTrace {
@@ -32,7 +37,7 @@ pub struct LiveTrace {
     pub first_seen: Instant,
     /// When the last span arrived.
     pub last_seen: Instant,
-    /// Encoded bytes held.
+    /// Memory held: encoded bytes and [`SPAN_SUMMARY_BYTES`] per span.
     pub bytes: usize,
 }
 
@@ -61,7 +66,7 @@ pub struct LiveBuffer {
 impl LiveBuffer {
     /// Adds a prepared trace logged under `seq`.
     pub fn insert(&self, seq: u64, prepared: &PreparedTrace, now: Instant) {
-        let bytes = prepared.fragment.len();
+        let bytes = prepared.fragment.len() + prepared.spans.len() * SPAN_SUMMARY_BYTES;
         let mut new_ref = false;
         self.traces
             .entry(prepared.trace_id)
@@ -125,7 +130,7 @@ impl LiveBuffer {
         self.traces.len()
     }
 
-    /// Encoded bytes held.
+    /// Memory held: encoded bytes and span summaries.
     pub fn byte_count(&self) -> u64 {
         self.bytes.load(Ordering::Relaxed)
     }
@@ -210,6 +215,7 @@ impl LiveBuffer {
                 let gone: Vec<(u64, Bytes)> = t.fragments.drain(..n).collect();
                 let span_count: usize = item.trace.spans.len().min(t.spans.len());
                 t.spans.drain(..span_count);
+                freed += span_count * SPAN_SUMMARY_BYTES;
                 for (seq, b) in &gone {
                     freed += b.len();
                     if !t.fragments.iter().any(|(s, _)| s == seq) && !released.contains(seq) {
@@ -305,7 +311,7 @@ mod tests {
         assert_eq!(t.fragments.len(), 1);
         assert_eq!(t.fragments[0].0, 2);
         assert_eq!(buf.lowest_seq(), Some(2));
-        assert_eq!(buf.byte_count(), 4);
+        assert_eq!(buf.byte_count(), (4 + SPAN_SUMMARY_BYTES) as u64);
     }
 
     #[test]
@@ -366,7 +372,7 @@ mod tests {
             t0 + Duration::from_millis(20),
             Duration::from_secs(60),
             Duration::from_secs(60),
-            50,
+            5 * (10 + SPAN_SUMMARY_BYTES) as u64,
             usize::MAX,
             false,
         );

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use rocksdb::{
     BoundColumnFamily, Cache, ColumnFamilyDescriptor, DBCompressionType, DBWithThreadMode,
-    MultiThreaded, Options,
+    MultiThreaded, Options, WriteBufferManager,
 };
 
 use crate::catalog::Catalog;
@@ -134,6 +134,10 @@ impl Store {
         db_opts.set_max_total_wal_size(64 << 20);
         db_opts.set_keep_log_file_num(3);
         db_opts.set_max_open_files(config.max_open_files);
+        db_opts.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(
+            config.memtable_bytes as usize,
+            false,
+        ));
 
         let existing = Db::list_cf(&db_opts, &config.data_dir).unwrap_or_default();
         let mut descriptors = vec![

@@ -119,6 +119,7 @@ fn writes_are_refused_above_the_hard_memory_bound_until_the_flusher_catches_up()
     cfg.trace_max_age = std::time::Duration::from_secs(3600);
     cfg.live_max_bytes = 1 << 30;
     cfg.live_hard_max_bytes = 1 << 30;
+    cfg.memory_budget = 2 << 30;
     let store = spoor_storage::Store::open(cfg.clone()).unwrap();
     drop(store);
     cfg.live_max_bytes = 10;

@@ -117,6 +117,19 @@ struct Sections {
     values: Vec<u8>,
 }
 
+/// Where `id` is among the trace's span ids; 8-byte ids (all of them, in
+/// practice) compare as integers.
+fn position(ids: &[&[u8]], id: &[u8]) -> Option<usize> {
+    match <[u8; 8]>::try_from(id) {
+        Ok(want) => {
+            let want = u64::from_ne_bytes(want);
+            ids.iter()
+                .position(|i| <[u8; 8]>::try_from(*i).is_ok_and(|i| u64::from_ne_bytes(i) == want))
+        }
+        Err(_) => ids.iter().position(|i| *i == id),
+    }
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
@@ -222,7 +235,7 @@ impl Sections {
         span: &ParsedSpan<'_>,
     ) {
         let parent_index = (!span.parent.is_empty())
-            .then(|| span_ids.iter().position(|id| *id == span.parent))
+            .then(|| position(span_ids, span.parent))
             .flatten();
         let bits = [
             (span.trace_id.is_some(), shape::TRACE_ID),
