@@ -42,6 +42,10 @@ pub struct StorageConfig {
     pub live_max_traces: usize,
     /// Traces per search block (the unit that search summaries describe).
     pub block_max_traces: usize,
+    /// Threads that encode the blocks of one flush side by side (0: one
+    /// per core). Encoding is most of a flush's CPU; more threads let the
+    /// flush keep its share of the machine under load.
+    pub flush_threads: usize,
     /// How often retention runs.
     #[serde(with = "humantime_serde")]
     pub retention_check_interval: Duration,
@@ -85,6 +89,7 @@ impl Default for StorageConfig {
             live_hard_max_bytes: 160 << 20,
             live_max_traces: 200_000,
             block_max_traces: 1000,
+            flush_threads: 0,
             retention_check_interval: Duration::from_secs(60),
             flush_interval: Duration::from_millis(500),
             wal_segment_bytes: 64 << 20,

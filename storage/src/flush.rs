@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use rocksdb::WriteBatch;
 
-use crate::block::encode_block;
+use crate::block::{encode_block, EncodedBlock};
 use crate::error::StorageError;
 use crate::keys;
+use crate::live::FlushItem;
 use crate::recovery::WAL_FLOOR_KEY;
 use crate::rocks::Store;
 
@@ -51,10 +52,11 @@ impl Store {
         }
         let started = Instant::now();
         let start = self.current_partition_start();
-        let mut blocks = Vec::new();
-        for chunk in items.chunks(cfg.block_max_traces) {
-            blocks.push(encode_block(self.partitions.allocate_block(), chunk)?);
-        }
+        let chunks: Vec<(u64, &[FlushItem])> = items
+            .chunks(cfg.block_max_traces)
+            .map(|chunk| (self.partitions.allocate_block(), chunk))
+            .collect();
+        let blocks = encode_blocks(&chunks, flush_threads(cfg.flush_threads))?;
         // Every stored fragment's sequence is below this, so sequences never repeat.
         let mut wb = WriteBatch::default();
         wb.put_cf(
@@ -85,5 +87,125 @@ impl Store {
         };
         self.wal.trim(low)?;
         Ok(())
+    }
+}
+
+/// The threads a flush encodes with (`storage.flush_threads`, 0 = cores).
+fn flush_threads(configured: usize) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Encodes the chunks of a flush, in order, on up to `threads` threads.
+fn encode_blocks(
+    chunks: &[(u64, &[FlushItem])],
+    threads: usize,
+) -> Result<Vec<EncodedBlock>, StorageError> {
+    let threads = threads.clamp(1, chunks.len().max(1));
+    if threads == 1 {
+        return chunks.iter().map(|(b, c)| encode_block(*b, c)).collect();
+    }
+    // Chunk i goes to thread i % threads; results are put back in order.
+    let mut parts: Vec<Vec<Result<EncodedBlock, StorageError>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    chunks
+                        .iter()
+                        .skip(t)
+                        .step_by(threads)
+                        .map(|(b, c)| encode_block(*b, c))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a block encoder thread panicked"))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(chunks.len());
+    let mut iters: Vec<_> = parts.iter_mut().map(|p| p.drain(..)).collect();
+    for i in 0..chunks.len() {
+        out.push(
+            iters[i % threads]
+                .next()
+                .expect("every chunk was encoded")?,
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_threads_means_one_per_core() {
+        assert!(flush_threads(0) >= 1);
+        assert_eq!(flush_threads(3), 3);
+    }
+
+    #[test]
+    fn no_chunks_encode_to_no_blocks() {
+        assert!(encode_blocks(&[], 4).unwrap().is_empty());
+    }
+
+    #[test]
+    fn blocks_encoded_on_several_threads_come_out_as_on_one() {
+        use crate::live::LiveBuffer;
+        use crate::prepare::prepare_batch;
+        use spoor_proto::ids::TraceId;
+        use spoor_proto::model::{ResourceSpans, ScopeSpans, Span, TracesData};
+        use std::time::{Duration, Instant};
+
+        let spans = (1..=50u128)
+            .map(|t| Span {
+                trace_id: TraceId(t).to_bytes().to_vec().into(),
+                span_id: (t as u64).to_be_bytes().to_vec().into(),
+                name: format!("op-{}", t % 7),
+                start_time_unix_nano: 1_000 + t as u64,
+                end_time_unix_nano: 2_000 + t as u64,
+                ..Default::default()
+            })
+            .collect();
+        let batch = TracesData {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let live = LiveBuffer::default();
+        let now = Instant::now();
+        for t in &prepare_batch(batch).traces {
+            live.insert(1, t, now);
+        }
+        let items = live.due(now, Duration::ZERO, Duration::ZERO, 0, 0, true);
+        let chunks: Vec<(u64, &[FlushItem])> = items
+            .chunks(7)
+            .enumerate()
+            .map(|(i, c)| (i as u64 + 10, c))
+            .collect();
+        let one = encode_blocks(&chunks, 1).unwrap();
+        let three = encode_blocks(&chunks, 3).unwrap();
+        assert_eq!(one.len(), 8);
+        assert_eq!(three.len(), one.len());
+        for (a, b) in one.iter().zip(&three) {
+            assert_eq!(a.block, b.block);
+            assert_eq!(a.groups, b.groups);
+            assert_eq!(a.search, b.search);
+            let records = |x: &EncodedBlock| {
+                x.traces
+                    .iter()
+                    .map(|t| t.record.clone())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(records(a), records(b));
+        }
     }
 }
