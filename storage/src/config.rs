@@ -58,6 +58,10 @@ pub struct StorageConfig {
     /// started; whole segments are deleted once every span in them is stored.
     #[serde(with = "crate::byte_size")]
     pub wal_segment_bytes: u64,
+    /// Blocks whose decoded dictionaries are kept in memory for reads
+    /// (each a few hundred KiB; trace by id and search read many traces of
+    /// the same recent blocks).
+    pub dictionary_cache_blocks: usize,
     /// Bytes of RocksDB's block cache (shared by every partition).
     #[serde(with = "crate::byte_size")]
     pub block_cache_bytes: u64,
@@ -93,6 +97,7 @@ impl Default for StorageConfig {
             retention_check_interval: Duration::from_secs(60),
             flush_interval: Duration::from_millis(500),
             wal_segment_bytes: 64 << 20,
+            dictionary_cache_blocks: 64,
             block_cache_bytes: 32 << 20,
             memtable_bytes: 32 << 20,
             memory_budget: 256 << 20,

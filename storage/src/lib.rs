@@ -35,6 +35,7 @@ mod config;
 pub mod decider;
 mod error;
 mod flush;
+mod groups_cache;
 mod keys;
 pub mod live;
 mod matcher;

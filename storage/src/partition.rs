@@ -34,6 +34,7 @@ use spoor_proto::ids::TraceId;
 
 use crate::block::{decode_trace, BlockGroups, EncodedBlock};
 use crate::error::StorageError;
+use crate::groups_cache::GroupsCache;
 use crate::keys;
 use crate::rocks::Db;
 use crate::summary::{BlockMeta, BlockTraces, CompactBlockTraces, StoredTrace};
@@ -75,6 +76,7 @@ pub(crate) struct Partitions {
     cache: Cache,
     next_block: AtomicU64,
     ingest_dir: PathBuf,
+    groups: GroupsCache,
 }
 
 /// Options of v1 partitions and of v2 index column families: prefix bloom
@@ -183,12 +185,13 @@ fn names(key: PartitionKey) -> (String, Option<String>) {
 
 impl Partitions {
     /// No partitions yet; SST files for ingestion are built in `ingest_dir`.
-    pub(crate) fn new(cache: Cache, ingest_dir: &Path) -> Partitions {
+    pub(crate) fn new(cache: Cache, ingest_dir: &Path, dictionary_blocks: usize) -> Partitions {
         Partitions {
             map: RwLock::new(BTreeMap::new()),
             cache,
             next_block: AtomicU64::new(0),
             ingest_dir: ingest_dir.to_path_buf(),
+            groups: GroupsCache::new(dictionary_blocks),
         }
     }
 
@@ -405,15 +408,21 @@ impl Partitions {
         let Some(cf) = db.cf_handle(data) else {
             return Ok(None);
         };
-        let groups = db.get_pinned_cf(&cf, keys::data_key(block, keys::DATA_GROUPS, None))?;
-        let record = db.get_cf(&cf, keys::data_key(block, keys::DATA_TRACE, Some(id)))?;
-        let (Some(groups), Some(record)) = (groups, record) else {
-            return Err(StorageError::Corrupt(format!(
-                "block {block} of {data} lacks the record of trace {}",
+        let lacks = |what: &str| {
+            StorageError::Corrupt(format!(
+                "block {block} of {data} lacks the {what} of trace {}",
                 id.to_hex32()
-            )));
+            ))
         };
-        let groups = BlockGroups::decode(&*groups)?;
+        let record = db
+            .get_cf(&cf, keys::data_key(block, keys::DATA_TRACE, Some(id)))?
+            .ok_or_else(|| lacks("record"))?;
+        let groups = self.groups.get_or_load(block, || {
+            let raw = db
+                .get_pinned_cf(&cf, keys::data_key(block, keys::DATA_GROUPS, None))?
+                .ok_or_else(|| lacks("block dictionary"))?;
+            Ok(BlockGroups::decode(&*raw)?)
+        })?;
         decode_trace(&groups, id, Bytes::from(record)).map(Some)
     }
 

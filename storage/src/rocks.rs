@@ -152,7 +152,11 @@ impl Store {
             // The v1 write-ahead column family, migrated below.
             descriptors.push(ColumnFamilyDescriptor::new(keys::WAL_CF, plain_options()));
         }
-        let partitions = Partitions::new(cache, &config.data_dir.join("ingest"));
+        let partitions = Partitions::new(
+            cache,
+            &config.data_dir.join("ingest"),
+            config.dictionary_cache_blocks,
+        );
         descriptors.extend(partitions.descriptors(&existing));
         let db = Db::open_cf_descriptors(&db_opts, &config.data_dir, descriptors)?;
         partitions.load(&db, &existing)?;
