@@ -27,7 +27,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-: "${BENCH_PEER_CMD:?set BENCH_PEER_CMD to the peer's start command (see the header)}"
+: "${BENCH_PEER_CMD:?set BENCH_PEER_CMD to the start command of the peer (see the header)}"
 BENCH_PEER_NAME=${BENCH_PEER_NAME:-peer}
 BENCH_PEER_PORT=${BENCH_PEER_PORT:-10428}
 BENCH_PEER_READY_PATH=${BENCH_PEER_READY_PATH:-/metrics}
