@@ -173,3 +173,52 @@ impl StorageConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_fit_the_memory_budget() {
+        assert_eq!(StorageConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn parts_above_the_memory_budget_are_refused_by_name() {
+        let config = StorageConfig {
+            live_max_bytes: 100 << 20,
+            live_hard_max_bytes: 200 << 20,
+            block_cache_bytes: 40 << 20,
+            memtable_bytes: 32 << 20,
+            memory_budget: 256 << 20,
+            ..StorageConfig::default()
+        };
+        let problems = config.validate().unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        for name in [
+            "storage.memory_budget",
+            "storage.live_hard_max_bytes",
+            "storage.block_cache_bytes",
+            "storage.memtable_bytes",
+        ] {
+            assert!(problems[0].contains(name), "{}", problems[0]);
+        }
+        let raised = StorageConfig {
+            memory_budget: 272 << 20,
+            ..config
+        };
+        assert_eq!(raised.validate(), Ok(()));
+    }
+
+    #[test]
+    fn tiny_memtables_are_refused() {
+        let config = StorageConfig {
+            memtable_bytes: 1000,
+            ..StorageConfig::default()
+        };
+        let problems = config.validate().unwrap_err();
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("storage.memtable_bytes")));
+    }
+}

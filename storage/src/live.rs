@@ -19,10 +19,12 @@ use spoor_proto::ids::TraceId;
 use crate::prepare::PreparedTrace;
 use crate::summary::SpanSummary;
 
-/// Memory of one span's search summary (the struct and its two strings,
-/// typical lengths), counted against the buffer's bounds beside the
-/// encoded bytes, so the bounds measure memory, not just span bytes.
-pub const SPAN_SUMMARY_BYTES: usize = 112;
+/// Memory of one span's search summary (the struct and its two strings),
+/// counted against the buffer's bounds beside the encoded bytes, so the
+/// bounds measure memory, not just span bytes.
+pub fn summary_bytes(s: &SpanSummary) -> usize {
+    std::mem::size_of::<SpanSummary>() + s.service.len() + s.operation.len()
+}
 
 /// One trace being assembled.
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ pub struct LiveTrace {
     pub first_seen: Instant,
     /// When the last span arrived.
     pub last_seen: Instant,
-    /// Memory held: encoded bytes and [`SPAN_SUMMARY_BYTES`] per span.
+    /// Memory held: encoded bytes and [`summary_bytes`] of every span.
     pub bytes: usize,
 }
 
@@ -66,7 +68,8 @@ pub struct LiveBuffer {
 impl LiveBuffer {
     /// Adds a prepared trace logged under `seq`.
     pub fn insert(&self, seq: u64, prepared: &PreparedTrace, now: Instant) {
-        let bytes = prepared.fragment.len() + prepared.spans.len() * SPAN_SUMMARY_BYTES;
+        let bytes =
+            prepared.fragment.len() + prepared.spans.iter().map(summary_bytes).sum::<usize>();
         let mut new_ref = false;
         self.traces
             .entry(prepared.trace_id)
@@ -214,8 +217,11 @@ impl LiveBuffer {
                 let n = flushed.min(t.fragments.len());
                 let gone: Vec<(u64, Bytes)> = t.fragments.drain(..n).collect();
                 let span_count: usize = item.trace.spans.len().min(t.spans.len());
-                t.spans.drain(..span_count);
-                freed += span_count * SPAN_SUMMARY_BYTES;
+                freed += t
+                    .spans
+                    .drain(..span_count)
+                    .map(|s| summary_bytes(&s))
+                    .sum::<usize>();
                 for (seq, b) in &gone {
                     freed += b.len();
                     if !t.fragments.iter().any(|(s, _)| s == seq) && !released.contains(seq) {
@@ -311,7 +317,10 @@ mod tests {
         assert_eq!(t.fragments.len(), 1);
         assert_eq!(t.fragments[0].0, 2);
         assert_eq!(buf.lowest_seq(), Some(2));
-        assert_eq!(buf.byte_count(), (4 + SPAN_SUMMARY_BYTES) as u64);
+        assert_eq!(
+            buf.byte_count(),
+            (4 + summary_bytes(&SpanSummary::default())) as u64
+        );
     }
 
     #[test]
@@ -372,7 +381,7 @@ mod tests {
             t0 + Duration::from_millis(20),
             Duration::from_secs(60),
             Duration::from_secs(60),
-            5 * (10 + SPAN_SUMMARY_BYTES) as u64,
+            5 * (10 + summary_bytes(&SpanSummary::default())) as u64,
             usize::MAX,
             false,
         );
