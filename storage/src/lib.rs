@@ -46,6 +46,7 @@ mod read;
 mod recovery;
 mod retention;
 pub mod rocks;
+pub mod routing;
 mod search;
 mod settings;
 mod summary;
