@@ -30,8 +30,8 @@ pub struct AdminState {
     pub started: Instant,
     /// Renders the Prometheus text.
     pub metrics: PrometheusHandle,
-    /// The store, for its gauges.
-    pub store: Arc<Store>,
+    /// The store, for its gauges (none on collector and query nodes).
+    pub store: Option<Arc<Store>>,
     /// RED and service-graph series, appended to the metrics (when on).
     pub analytics: Option<spoor_collector::Analytics>,
 }
@@ -75,17 +75,22 @@ async fn health(State(s): State<AdminState>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) -> impl IntoResponse {
-    let store = s.store.clone();
-    let stats = tokio::task::spawn_blocking(move || store.stats())
-        .await
-        .unwrap_or_default();
-    metrics::gauge!("spoor_storage_live_traces").set(stats.live_traces as f64);
-    metrics::gauge!("spoor_storage_live_bytes").set(stats.live_bytes as f64);
-    metrics::gauge!("spoor_storage_partitions").set(stats.partitions as f64);
-    metrics::gauge!("spoor_storage_blocks").set(stats.blocks as f64);
-    metrics::gauge!("spoor_storage_disk_bytes").set(stats.disk_bytes as f64);
-    metrics::gauge!("spoor_storage_write_stalled").set(if stats.write_stalled { 1.0 } else { 0.0 });
-    metrics::gauge!("spoor_storage_wal_bytes").set(stats.wal_bytes as f64);
+    if let Some(store) = s.store.clone() {
+        let stats = tokio::task::spawn_blocking(move || store.stats())
+            .await
+            .unwrap_or_default();
+        metrics::gauge!("spoor_storage_live_traces").set(stats.live_traces as f64);
+        metrics::gauge!("spoor_storage_live_bytes").set(stats.live_bytes as f64);
+        metrics::gauge!("spoor_storage_partitions").set(stats.partitions as f64);
+        metrics::gauge!("spoor_storage_blocks").set(stats.blocks as f64);
+        metrics::gauge!("spoor_storage_disk_bytes").set(stats.disk_bytes as f64);
+        metrics::gauge!("spoor_storage_write_stalled").set(if stats.write_stalled {
+            1.0
+        } else {
+            0.0
+        });
+        metrics::gauge!("spoor_storage_wal_bytes").set(stats.wal_bytes as f64);
+    }
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);
     }

@@ -36,6 +36,9 @@ pub struct Config {
     pub sampling: spoor_collector::SamplingConfig,
     /// RED metrics and the service dependency graph.
     pub analytics: AnalyticsConfig,
+    /// The Kafka topic and group of a split deployment (`spoor collector`,
+    /// `spoor store`, `spoor query`); all-in-one does not use it.
+    pub kafka: spoor_kafka::KafkaConfig,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
     pub log_level: String,
 }
@@ -110,6 +113,7 @@ impl Default for Config {
             query: QueryConfig::default(),
             sampling: spoor_collector::SamplingConfig::default(),
             analytics: AnalyticsConfig::default(),
+            kafka: spoor_kafka::KafkaConfig::default(),
             log_level: "info".to_string(),
         }
     }
@@ -184,6 +188,12 @@ pub struct Overrides {
     /// Log filter (`info`, `debug`, ...).
     #[arg(long, env = "SPOOR_LOG_LEVEL", value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Kafka bootstrap brokers of a split deployment (`host:port,...`).
+    #[arg(long, env = "SPOOR_KAFKA_BROKERS", value_name = "BROKERS")]
+    pub kafka_brokers: Option<String>,
+    /// This node's name in a split deployment (default: the host name).
+    #[arg(long, env = "SPOOR_NODE_NAME", value_name = "NAME")]
+    pub node_name: Option<String>,
 }
 
 /// Why the configuration could not be built.
@@ -285,6 +295,12 @@ impl Config {
         if let Some(v) = o.agent_binary_addr {
             self.listen.agent_binary = v;
         }
+        if let Some(v) = &o.kafka_brokers {
+            self.kafka.brokers = v.clone();
+        }
+        if let Some(v) = &o.node_name {
+            self.kafka.node_name = v.clone();
+        }
         if let Some(v) = o.retention {
             self.storage.retention = v;
         }
@@ -326,6 +342,7 @@ impl Config {
         if let Err(p) = self.query.zipkin.validate() {
             problems.extend(p);
         }
+        problems.extend(self.kafka.validate());
         let l = &self.listen;
         let addrs = [
             ("listen.otlp_grpc", l.otlp_grpc),

@@ -29,6 +29,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "SPOOR_OTLP_GRPC_MAX_MESSAGE_BYTES",
     "SPOOR_ZIPKIN_MAX_BODY_BYTES",
     "SPOOR_LOG_LEVEL",
+    "SPOOR_KAFKA_BROKERS",
+    "SPOOR_NODE_NAME",
 ];
 
 /// The unknown `SPOOR_*` variables of an environment, sorted by kind.

@@ -5,10 +5,11 @@
 //! receivers (OTLP gRPC/HTTP, Zipkin), the embedded store, the Jaeger query
 //! API and the admin endpoints, each on its own listener (see `serve`).
 //!
-//! Subcommands leave room for split deployments: today `all-in-one` (the
-//! default) and `print-config`.
+//! Subcommands: `all-in-one` (the default), the roles of a split deployment
+//! on Kafka (`collector`, `store`, `query`), and `print-config`.
 
 mod admin;
+mod cluster;
 mod config;
 mod env_vars;
 mod http_metrics;
@@ -39,6 +40,11 @@ struct Cli {
 enum Command {
     /// Run every part in one process (the default).
     AllInOne,
+    /// Split deployment: receive spans and produce them to Kafka.
+    Collector,
+    /// Split deployment: consume Kafka partitions into the embedded store
+    /// and serve queries over them to query nodes.
+    Store,
     /// Print the effective configuration as YAML and exit.
     PrintConfig,
 }
@@ -66,7 +72,12 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
-        Command::AllInOne => {
+        command @ (Command::AllInOne | Command::Collector | Command::Store) => {
+            let role = match command {
+                Command::Collector => serve::Role::Collector,
+                Command::Store => serve::Role::Store,
+                _ => serve::Role::AllInOne,
+            };
             init_logging(&config.log_level);
             if let Some(warning) = env_report.warning() {
                 tracing::warn!("{warning}");
@@ -77,7 +88,7 @@ fn main() -> std::process::ExitCode {
                     env_report.service_links.join(", ")
                 );
             }
-            match serve::run_all_in_one(config) {
+            match serve::run(role, config) {
                 Ok(()) => std::process::ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e:#}");

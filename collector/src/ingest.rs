@@ -44,9 +44,17 @@ pub(crate) struct Ingest {
     retry_after: Duration,
 }
 
+/// Where a prepared batch goes.
+enum Payload {
+    /// To the local store, encoded.
+    Store(PreparedBatch),
+    /// To the pipeline's forwarder, as decoded (validated and sampled).
+    Forward(TracesData),
+}
+
 /// A batch after the CPU stage, ready to submit.
 struct Prepared {
-    batch: PreparedBatch,
+    batch: Payload,
     received: usize,
     rejections: Rejections,
     /// What probabilistic sampling kept and dropped.
@@ -91,8 +99,9 @@ impl Ingest {
     {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
+        let forward = self.pipeline.forwarder().is_some();
         let prepared = tokio::task::spawn_blocking(move || {
-            decode().map(|data| prepare(data, analytics, head.as_deref()))
+            decode().map(|data| prepare(data, analytics, head.as_deref(), forward))
         })
         .await
         .map_err(|join_error| {
@@ -105,8 +114,9 @@ impl Ingest {
     pub(crate) async fn submit_decoded(&self, data: TracesData) -> Result<Accepted, IngestError> {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
+        let forward = self.pipeline.forwarder().is_some();
         let prepared =
-            tokio::task::spawn_blocking(move || prepare(data, analytics, head.as_deref()))
+            tokio::task::spawn_blocking(move || prepare(data, analytics, head.as_deref(), forward))
                 .await
                 .map_err(|join_error| {
                     IngestError::Internal(format!("preparing the batch failed: {join_error}"))
@@ -131,7 +141,14 @@ impl Ingest {
         let rejection_message =
             (rejected > 0).then(|| rejection_message(rejected, rejections.first_error));
         if to_store > 0 {
-            if let Err(error) = self.pipeline.submit(self.receiver, batch).await {
+            let submitted = match (batch, self.pipeline.forwarder()) {
+                (Payload::Forward(data), Some(forwarder)) => forwarder.forward(data).await,
+                (Payload::Store(batch), _) => self.pipeline.submit(self.receiver, batch).await,
+                (Payload::Forward(_), None) => Err(SubmitError::Storage(
+                    "no forwarder for a forwarded batch".to_string(),
+                )),
+            };
+            if let Err(error) = submitted {
                 let rejection_reason = match error {
                     SubmitError::Overloaded => reason::OVERLOADED,
                     SubmitError::Storage(_) => reason::STORAGE_ERROR,
@@ -150,11 +167,13 @@ impl Ingest {
     }
 }
 
-/// The CPU stage: validation, analytics and the storage encoding.
+/// The CPU stage: validation, analytics and the storage encoding (none
+/// when the batch is forwarded: the receiving end encodes it).
 fn prepare(
     mut data: TracesData,
     analytics: Option<Analytics>,
     head: Option<&HeadSampler>,
+    forward: bool,
 ) -> Prepared {
     let received = data.span_count();
     let rejections = drop_invalid_spans(&mut data);
@@ -163,12 +182,33 @@ fn prepare(
     }
     // Sampling comes after the analytics, which count every span.
     let sampled = head.map_or_else(HeadOutcome::default, |head| head.apply(&mut data));
-    let batch = prepare_batch(data);
+    let batch = if forward {
+        Payload::Forward(data)
+    } else {
+        Payload::Store(prepare_batch(data))
+    };
     Prepared {
         batch,
         received,
         rejections,
         sampled,
+    }
+}
+
+/// The submit path for spans that arrive by another way than a receiver
+/// (the store role's Kafka consumer): validation, analytics, sampling, the
+/// pipeline, with `receiver`'s metrics. Resolves once the spans are durable;
+/// returns how many were stored.
+pub async fn ingest_batch(
+    pipeline: &Pipeline,
+    receiver: Receiver,
+    data: TracesData,
+) -> Result<usize, SubmitError> {
+    let ingest = Ingest::new(pipeline.clone(), receiver, Duration::from_secs(1));
+    match ingest.submit_decoded(data).await {
+        Ok(accepted) => Ok(accepted.stored),
+        Err(IngestError::Submit(error)) => Err(error),
+        Err(other) => Err(SubmitError::Storage(other.to_string())),
     }
 }
 

@@ -39,6 +39,7 @@ pub mod analytics;
 mod body;
 pub mod config;
 mod error;
+pub mod forward;
 pub mod grpc_refusal;
 mod ingest;
 pub mod metrics;
@@ -55,6 +56,8 @@ mod tidy_tests;
 
 pub use analytics::{Analytics, AnalyticsConfig};
 pub use config::CollectorConfig;
+pub use forward::{Forwarder, Forwarding};
+pub use ingest::ingest_batch;
 pub use pipeline::{Pipeline, SubmitError};
 pub use receiver::Receiver;
 pub use receivers::agent_udp::{AgentUdpReceiver, ThriftProtocol};

@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 
 use crate::analytics::Analytics;
 use crate::config::CollectorConfig;
+use crate::forward::Forwarder;
 use crate::metrics;
 use crate::receiver::Receiver;
 
@@ -74,6 +75,8 @@ struct Shared {
     head_sampler: std::sync::OnceLock<Arc<crate::sampling::HeadSampler>>,
     /// Sees every accepted batch on the receiving side (set once).
     analytics: OnceLock<Analytics>,
+    /// Where batches go instead of the writer, on a forwarding pipeline.
+    forwarder: Option<Arc<dyn Forwarder>>,
 }
 
 /// Counts shared by submitters and the writer.
@@ -121,8 +124,35 @@ impl Pipeline {
                 capacity,
                 head_sampler: std::sync::OnceLock::new(),
                 analytics: OnceLock::new(),
+                forwarder: None,
             }),
         }
+    }
+
+    /// A pipeline with no store behind it: every accepted batch goes to
+    /// `forwarder` (the collector role of a split deployment), and a
+    /// request is answered once the forwarder says its batch is durable.
+    /// The queue bound is the forwarder's own (a full one answers
+    /// [`SubmitError::Overloaded`]).
+    pub fn forwarding(forwarder: Arc<dyn Forwarder>) -> Pipeline {
+        metrics::queue_capacity(0);
+        metrics::queue_depth(0);
+        Pipeline {
+            shared: Arc::new(Shared {
+                sender: RwLock::new(None),
+                writer: Mutex::new(None),
+                counts: Arc::new(Counts::default()),
+                capacity: 0,
+                head_sampler: std::sync::OnceLock::new(),
+                analytics: OnceLock::new(),
+                forwarder: Some(forwarder),
+            }),
+        }
+    }
+
+    /// The forwarder of a forwarding pipeline.
+    pub(crate) fn forwarder(&self) -> Option<&Arc<dyn Forwarder>> {
+        self.shared.forwarder.as_ref()
     }
 
     /// Queues a batch and waits until it is durably stored.

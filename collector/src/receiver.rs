@@ -23,11 +23,13 @@ pub enum Receiver {
     AgentCompact,
     /// Jaeger agent over UDP, binary Thrift: `Agent.emitBatch`.
     AgentBinary,
+    /// The span topic of a split deployment, read by a store node.
+    Kafka,
 }
 
 impl Receiver {
     /// Every receiver.
-    pub const ALL: [Receiver; 8] = [
+    pub const ALL: [Receiver; 9] = [
         Receiver::OtlpGrpc,
         Receiver::OtlpHttp,
         Receiver::ZipkinHttp,
@@ -36,6 +38,7 @@ impl Receiver {
         Receiver::JaegerThriftHttp,
         Receiver::AgentCompact,
         Receiver::AgentBinary,
+        Receiver::Kafka,
     ];
 
     /// The metric label and log name of the receiver.
@@ -49,6 +52,7 @@ impl Receiver {
             Receiver::JaegerThriftHttp => "jaeger_thrift_http",
             Receiver::AgentCompact => "agent_compact",
             Receiver::AgentBinary => "agent_binary",
+            Receiver::Kafka => "kafka",
         }
     }
 }

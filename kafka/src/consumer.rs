@@ -1,0 +1,286 @@
+//! The store role's way in: the span topic's partitions this node owns,
+//! read in a consumer group and written through the same durable path as
+//! all-in-one.
+//!
+//! In: records from the brokers (consumer group `kafka.group_id`,
+//! cooperative-sticky assignment), the node's ingest [`Pipeline`]. Out:
+//! every record's spans through [`spoor_collector::ingest_batch`] (analytics
+//! on every span, the write-ahead log, tail sampling at the flush), then the
+//! records' offsets stored, and so committed, only once that write is
+//! durable; the [`NodeState`] the query nodes read.
+//!
+//! A batch the pipeline refuses as overloaded is retried until it is taken:
+//! the partition waits (its lag grows) rather than lose a record. A record
+//! that does not decode is counted, logged and skipped.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::TopicPartitionList;
+use spoor_collector::{Pipeline, Receiver, SubmitError};
+use tokio::sync::watch;
+
+use crate::batch::{decode_batch, ConsumedRecord};
+use crate::client::{client_config, KafkaClientError};
+use crate::config::{ConsumerConfig, KafkaConfig};
+use crate::node_state::NodeState;
+use crate::record::ENCODING_HEADER;
+use crate::{metrics, topic};
+
+/// How long to wait before retrying a batch the store could not take.
+const RETRY_OVERLOADED: Duration = Duration::from_millis(100);
+/// How long to wait before retrying after a storage failure.
+const RETRY_FAILED: Duration = Duration::from_secs(1);
+
+/// Rebalance and statistics callbacks, kept in the node's state.
+pub struct StoreContext {
+    state: Arc<NodeState>,
+    topic: String,
+}
+
+impl ClientContext for StoreContext {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        for (partition, stats) in &topic.partitions {
+            if *partition < 0 || stats.hi_offset < 0 {
+                continue;
+            }
+            // Records not yet durable here: the end minus the stored offset
+            // (or the committed one before anything was stored).
+            let behind = if stats.consumer_lag_stored >= 0 {
+                stats.consumer_lag_stored
+            } else {
+                stats.consumer_lag.max(0)
+            };
+            self.state.set_lag(*partition as u32, behind as u64);
+        }
+        metrics::lag(self.state.total_lag());
+    }
+}
+
+impl ConsumerContext for StoreContext {
+    fn post_rebalance(
+        &self,
+        _consumer: &rdkafka::consumer::BaseConsumer<Self>,
+        rebalance: &Rebalance<'_>,
+    ) {
+        match rebalance {
+            Rebalance::Assign(list) => {
+                let partitions = partitions_of(list, &self.topic);
+                tracing::info!(?partitions, "partitions assigned");
+                self.state.assign(partitions);
+            }
+            Rebalance::Revoke(list) => {
+                let partitions = partitions_of(list, &self.topic);
+                tracing::info!(?partitions, "partitions revoked");
+                self.state.revoke(partitions);
+            }
+            Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
+        }
+    }
+}
+
+fn partitions_of(list: &TopicPartitionList, topic: &str) -> Vec<u32> {
+    list.elements_for_topic(topic)
+        .iter()
+        .filter_map(|e| u32::try_from(e.partition()).ok())
+        .collect()
+}
+
+/// A store node's consumer.
+pub struct SpanConsumer {
+    consumer: StreamConsumer<StoreContext>,
+    state: Arc<NodeState>,
+    topic: String,
+    settings: ConsumerConfig,
+}
+
+impl SpanConsumer {
+    /// Connects, creates the topic when asked to and it is missing, and
+    /// subscribes. Blocks (call it off the async workers).
+    pub fn connect(
+        config: &KafkaConfig,
+        data_dir: &Path,
+    ) -> Result<SpanConsumer, KafkaClientError> {
+        if config.create_topic {
+            topic::ensure(config)?;
+        }
+        let mut properties = config.consumer_properties();
+        properties.insert("statistics.interval.ms".into(), "1000".into());
+        // A placeholder state until the partition count is known.
+        use rdkafka::producer::Producer as _;
+        let probe: rdkafka::producer::BaseProducer =
+            client_config(&properties_without_group(&properties))
+                .create()
+                .map_err(|e| KafkaClientError::Create(e.to_string()))?;
+        let partitions = topic::partition_count(probe.client(), &config.topic)?;
+        drop(probe);
+        let state = Arc::new(NodeState::load(config.node(), data_dir, partitions));
+        let context = StoreContext {
+            state: Arc::clone(&state),
+            topic: config.topic.clone(),
+        };
+        let consumer: StreamConsumer<StoreContext> = client_config(&properties)
+            .create_with_context(context)
+            .map_err(|e| KafkaClientError::Create(e.to_string()))?;
+        consumer
+            .subscribe(&[&config.topic])
+            .map_err(|e| KafkaClientError::Subscribe {
+                topic: config.topic.clone(),
+                reason: e.to_string(),
+            })?;
+        tracing::info!(
+            topic = %config.topic,
+            group = %config.group_id,
+            node = %config.node(),
+            partitions,
+            "consuming spans from kafka"
+        );
+        Ok(SpanConsumer {
+            consumer,
+            state,
+            topic: config.topic.clone(),
+            settings: config.consumer.clone(),
+        })
+    }
+
+    /// The node's partition state (for the report query nodes read).
+    pub fn state(&self) -> Arc<NodeState> {
+        Arc::clone(&self.state)
+    }
+
+    /// Reads, stores and acknowledges records until `stop` says so, then
+    /// commits what is durable and leaves the group.
+    pub async fn run(self, pipeline: Pipeline, mut stop: watch::Receiver<bool>) {
+        loop {
+            let first = tokio::select! {
+                message = self.consumer.recv() => message,
+                _ = stop.wait_for(|v| *v) => break,
+            };
+            let mut records = Vec::new();
+            match first {
+                Ok(message) => records.push(owned(&message)),
+                Err(error) => {
+                    log_consume_error(&error);
+                    continue;
+                }
+            }
+            let deadline = tokio::time::Instant::now() + self.settings.batch_wait;
+            while records.len() < self.settings.max_batch_records {
+                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                    Ok(Ok(message)) => records.push(owned(&message)),
+                    Ok(Err(error)) => log_consume_error(&error),
+                    Err(_) => break,
+                }
+            }
+            let batch = match tokio::task::spawn_blocking(move || decode_batch(&records)).await {
+                Ok(batch) => batch,
+                Err(error) => {
+                    tracing::error!(%error, "decoding consumed records failed");
+                    continue;
+                }
+            };
+            if let Some((partition, offset, error)) = &batch.first_error {
+                tracing::warn!(
+                    partition,
+                    offset,
+                    %error,
+                    invalid = batch.invalid,
+                    "skipping records that do not decode"
+                );
+            }
+            let last_offsets = batch.last_offsets.clone();
+            let (valid, invalid) = (batch.valid, batch.invalid);
+            if batch.data.span_count() > 0
+                && !self.write_durably(&pipeline, batch.data, &mut stop).await
+            {
+                break;
+            }
+            metrics::consumed(valid, invalid);
+            for (partition, offset) in last_offsets {
+                if let Err(error) =
+                    self.consumer
+                        .store_offset(&self.topic, partition as i32, offset)
+                {
+                    // The partition moved to another node meanwhile; it
+                    // reads these records again from the committed offset.
+                    tracing::debug!(partition, offset, %error, "offset not stored");
+                }
+            }
+        }
+        if let Err(error) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            tracing::debug!(%error, "final commit");
+        }
+        self.consumer.unsubscribe();
+        tracing::info!("stopped consuming spans");
+    }
+
+    /// Writes `data` through the pipeline, retrying while the store is
+    /// overloaded or failing. False when the node is stopping (nothing of
+    /// the batch is acknowledged then).
+    async fn write_durably(
+        &self,
+        pipeline: &Pipeline,
+        data: spoor_proto::model::TracesData,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        loop {
+            let wait = match spoor_collector::ingest_batch(pipeline, Receiver::Kafka, data.clone())
+                .await
+            {
+                Ok(_) => return true,
+                Err(SubmitError::ShuttingDown) => return false,
+                Err(SubmitError::Overloaded) => RETRY_OVERLOADED,
+                Err(SubmitError::Storage(error)) => {
+                    tracing::error!(%error, "cannot store consumed spans; retrying");
+                    RETRY_FAILED
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                _ = stop.wait_for(|v| *v) => return false,
+            }
+        }
+    }
+}
+
+/// The consumer properties minus the group ones, for a metadata probe.
+fn properties_without_group(
+    properties: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    let mut probe = std::collections::BTreeMap::new();
+    for key in ["bootstrap.servers", "client.id"] {
+        if let Some(value) = properties.get(key) {
+            probe.insert(key.to_string(), value.clone());
+        }
+    }
+    probe
+}
+
+fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
+    let encoding = message.headers().and_then(|headers| {
+        headers
+            .iter()
+            .find(|h| h.key == ENCODING_HEADER)
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    });
+    ConsumedRecord {
+        partition: message.partition().max(0) as u32,
+        offset: message.offset(),
+        encoding,
+        value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+    }
+}
+
+fn log_consume_error(error: &KafkaError) {
+    tracing::warn!(%error, "reading from kafka failed");
+}

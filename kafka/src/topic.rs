@@ -1,0 +1,83 @@
+//! The span topic: created when missing (some brokers never create topics
+//! on their own), and its partition count read from the brokers.
+//!
+//! In: [`KafkaConfig`] (brokers, topic, partitions, replication factor).
+//! Out: the topic exists; its partition count.
+
+use std::time::Duration;
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::{Client, ClientContext, DefaultClientContext};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::client::{client_config, KafkaClientError};
+use crate::config::KafkaConfig;
+
+/// How long a metadata request or topic creation may take.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Creates the topic unless it exists. Blocks.
+pub fn ensure(config: &KafkaConfig) -> Result<(), KafkaClientError> {
+    let mut properties = config.client_properties.clone();
+    properties.insert("bootstrap.servers".into(), config.brokers.clone());
+    let admin: AdminClient<DefaultClientContext> = client_config(&properties)
+        .create()
+        .map_err(|e| KafkaClientError::Create(e.to_string()))?;
+    let topic = NewTopic::new(
+        &config.topic,
+        config.partitions as i32,
+        TopicReplication::Fixed(config.replication_factor),
+    );
+    let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
+    let results =
+        futures::executor::block_on(admin.create_topics([&topic], &options)).map_err(|e| {
+            KafkaClientError::CreateTopic {
+                topic: config.topic.clone(),
+                reason: e.to_string(),
+            }
+        })?;
+    for result in results {
+        match result {
+            Ok(name) => {
+                tracing::info!(topic = %name, partitions = config.partitions, "created the span topic")
+            }
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaClientError::CreateTopic {
+                    topic: name,
+                    reason: code.to_string(),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The topic's partition count, from the brokers' metadata. Blocks; retries
+/// for a while, since a just-created topic may not be in the metadata yet.
+pub fn partition_count<C: ClientContext>(
+    client: &Client<C>,
+    topic: &str,
+) -> Result<u32, KafkaClientError> {
+    let deadline = std::time::Instant::now() + ADMIN_TIMEOUT;
+    loop {
+        let metadata = client
+            .fetch_metadata(Some(topic), ADMIN_TIMEOUT)
+            .map_err(|e| KafkaClientError::Metadata {
+                topic: topic.to_string(),
+                reason: e.to_string(),
+            })?;
+        let partitions = metadata
+            .topics()
+            .iter()
+            .find(|t| t.name() == topic && t.error().is_none())
+            .map_or(0, |t| t.partitions().len());
+        if partitions > 0 {
+            return Ok(partitions as u32);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(KafkaClientError::NoTopic(topic.to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
