@@ -75,7 +75,9 @@ pub struct ProducerConfig {
     /// the request fails (`message.timeout.ms`).
     #[serde(with = "humantime_serde")]
     pub delivery_timeout: Duration,
-    /// Compression of record batches: none, gzip, snappy, lz4 or zstd.
+    /// Compression of record batches: none, gzip, snappy or lz4 (zstd is
+    /// not built into Spoor's librdkafka: its zstd library would have to be
+    /// shared with RocksDB's).
     pub compression: String,
 }
 
@@ -209,10 +211,10 @@ impl KafkaConfig {
         }
         if !matches!(
             p.compression.as_str(),
-            "none" | "gzip" | "snappy" | "lz4" | "zstd"
+            "none" | "gzip" | "snappy" | "lz4"
         ) {
             problems.push(format!(
-                "kafka.producer.compression must be none, gzip, snappy, lz4 or zstd, got {:?}",
+                "kafka.producer.compression must be none, gzip, snappy or lz4, got {:?}",
                 p.compression
             ));
         }

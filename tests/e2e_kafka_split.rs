@@ -1,0 +1,253 @@
+//! End to end: Spoor split over Kafka (a real tansu broker on loopback), one
+//! collector and three store processes, through a store's crash (kill -9)
+//! and restart and a fourth store joining.
+//!
+//! In: traces sent over OTLP/HTTP to the collector, each answered only once
+//! the broker acknowledged it. Out: every acknowledged trace is whole on
+//! the stores (each trace on the store that owns its partition), the
+//! stores' partitions cover the topic without overlap, and RED counts summed
+//! over the stores equal the spans sent.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::{
+    string_kv, Resource, ResourceSpans, ScopeSpans, Span, Status, TracesData,
+};
+use support::tansu::Tansu;
+use support::{eventually, now_ns, random_trace, send_otlp, Spoor};
+
+const PARTITIONS: u32 = 6;
+const SPANS_PER_TRACE: usize = 4;
+const SERVICE: &str = "split-frontend";
+
+/// The configuration every process of the deployment reads.
+fn config_file(dir: &std::path::Path, broker: &Tansu, name: &str) -> String {
+    let path = dir.join("spoor.yaml");
+    let text = format!(
+        "kafka:\n  brokers: \"{}\"\n  topic: spans-{name}\n  partitions: {PARTITIONS}\n  group_id: stores-{name}\n  consumer:\n    session_timeout: 4s\n    batch_wait: 10ms\n    commit_interval: 200ms\nlog_level: warn\n",
+        broker.brokers()
+    );
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn start(config: &str, node: &str, role: &str) -> Spoor {
+    Spoor::start_with(&["--config", config, "--node-name", node, role])
+}
+
+/// A trace of `SPANS_PER_TRACE` spans: a server root and its children, one
+/// of them failed when `failed`.
+fn trace(id: TraceId, failed: bool) -> TracesData {
+    let start = now_ns() - 2_000_000_000;
+    let spans = (0..SPANS_PER_TRACE as u64)
+        .map(|i| Span {
+            trace_id: id.to_bytes().to_vec().into(),
+            span_id: (0x100 + i).to_be_bytes().to_vec().into(),
+            parent_span_id: if i == 0 {
+                Vec::new().into()
+            } else {
+                0x100u64.to_be_bytes().to_vec().into()
+            },
+            name: if i == 0 { "GET /cart".into() } else { format!("step-{i}") },
+            kind: if i == 0 { 2 } else { 1 },
+            start_time_unix_nano: start + i * 1_000_000,
+            end_time_unix_nano: start + i * 1_000_000 + 500_000,
+            status: (failed && i == 1).then(|| Status {
+                code: 2,
+                message: "boom".into(),
+            }),
+            ..Span::default()
+        })
+        .collect();
+    TracesData {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string_kv("service.name", SERVICE)],
+                dropped_attributes_count: 0,
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..ScopeSpans::default()
+            }],
+            ..ResourceSpans::default()
+        }],
+    }
+}
+
+/// Sends `count` traces in requests of five; returns their ids.
+async fn send_wave(client: &reqwest::Client, collector: &Spoor, count: usize) -> Vec<TraceId> {
+    let mut ids = Vec::new();
+    for chunk in 0..count.div_ceil(5) {
+        let mut batch = TracesData::default();
+        for i in 0..5.min(count - chunk * 5) {
+            let id = random_trace();
+            ids.push(id);
+            batch
+                .resource_spans
+                .extend(trace(id, (chunk + i) % 10 == 0).resource_spans);
+        }
+        send_otlp(client, collector, batch).await;
+    }
+    ids
+}
+
+/// Trace id → span count on one store, from a search of its own API.
+async fn spans_by_trace(client: &reqwest::Client, store: &Spoor) -> HashMap<String, usize> {
+    let url = format!(
+        "{}/api/traces?service={SERVICE}&limit=100000&lookback=1h",
+        store.query_url()
+    );
+    let Ok(resp) = client.get(url).send().await else {
+        return HashMap::new();
+    };
+    let body: serde_json::Value = resp.json().await.unwrap_or_default();
+    body["data"]
+        .as_array()
+        .map(|traces| {
+            traces
+                .iter()
+                .map(|t| {
+                    let spans: BTreeSet<&str> = t["spans"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|s| s["spanID"].as_str().unwrap())
+                        .collect();
+                    (t["traceID"].as_str().unwrap().to_string(), spans.len())
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits until every trace of `ids` is whole on some store of `stores`.
+async fn every_trace_whole(client: &reqwest::Client, stores: &[&Spoor], ids: &[TraceId]) {
+    eventually(90, || async {
+        let mut best: HashMap<String, usize> = HashMap::new();
+        for store in stores {
+            for (id, spans) in spans_by_trace(client, store).await {
+                let entry = best.entry(id).or_default();
+                *entry = (*entry).max(spans);
+            }
+        }
+        let missing = ids
+            .iter()
+            .filter(|id| best.get(&id.to_hex32()).copied() != Some(SPANS_PER_TRACE))
+            .count();
+        (missing == 0).then_some(())
+    })
+    .await;
+}
+
+/// The partitions each store reports as its own now.
+async fn assignments(client: &reqwest::Client, stores: &[&Spoor]) -> Vec<Vec<u32>> {
+    let mut all = Vec::new();
+    for store in stores {
+        let url = format!("{}/internal/v1/partitions", store.query_url());
+        let report: serde_json::Value = match client.get(url).send().await {
+            Ok(resp) => resp.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        let assigned = report["assigned"]
+            .as_array()
+            .map(|a| a.iter().map(|p| p.as_u64().unwrap() as u32).collect())
+            .unwrap_or_default();
+        all.push(assigned);
+    }
+    all
+}
+
+/// Waits until the stores own every partition exactly once, each store at
+/// least one.
+async fn balanced(client: &reqwest::Client, stores: &[&Spoor]) -> Vec<Vec<u32>> {
+    eventually(60, || async {
+        let all = assignments(client, stores).await;
+        let mut seen: BTreeMap<u32, usize> = BTreeMap::new();
+        for p in all.iter().flatten() {
+            *seen.entry(*p).or_default() += 1;
+        }
+        let covered = seen.len() == PARTITIONS as usize && seen.values().all(|n| *n == 1);
+        (covered && all.iter().all(|a| !a.is_empty())).then_some(all)
+    })
+    .await
+}
+
+/// Server-span calls of `SERVICE` summed over the stores' span metrics
+/// (`traces_span_metrics_calls_total` on each admin port).
+async fn red_calls(client: &reqwest::Client, stores: &[&Spoor]) -> f64 {
+    let mut total = 0.0;
+    for store in stores {
+        let text = client
+            .get(format!("{}/metrics", store.admin_url()))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        total += text
+            .lines()
+            .filter(|l| l.starts_with("traces_span_metrics_calls_total{"))
+            .filter(|l| l.contains(&format!("service_name=\"{SERVICE}\"")))
+            .filter(|l| l.contains("span_kind=\"SPAN_KIND_SERVER\""))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>();
+    }
+    total
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
+    let broker = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &broker, &format!("e2e{}", std::process::id()));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let mut store1 = start(&config, "store-1", "store");
+    let store2 = start(&config, "store-2", "store");
+    let store3 = start(&config, "store-3", "store");
+    let collector = start(&config, "collector-1", "collector");
+    balanced(&client, &[&store1, &store2, &store3]).await;
+
+    // Wave 1: every acknowledged trace whole, each on one store.
+    let first = send_wave(&client, &collector, 120).await;
+    every_trace_whole(&client, &[&store1, &store2, &store3], &first).await;
+    let mut owners: HashMap<String, usize> = HashMap::new();
+    for store in [&store1, &store2, &store3] {
+        for (id, _) in spans_by_trace(&client, store).await {
+            *owners.entry(id).or_default() += 1;
+        }
+    }
+    assert!(
+        first.iter().all(|id| owners.get(&id.to_hex32()) == Some(&1)),
+        "a trace is on more than one store before any failure"
+    );
+    // RED: the analytics on the stores counted every server span once.
+    let calls = eventually(30, || async {
+        let calls = red_calls(&client, &[&store1, &store2, &store3]).await;
+        (calls >= first.len() as f64).then_some(calls)
+    })
+    .await;
+    assert_eq!(calls, first.len() as f64, "server calls summed over the stores");
+
+    // A store dies; the others take its partitions over and keep ingesting.
+    store1.kill9();
+    balanced(&client, &[&store2, &store3]).await;
+    let second = send_wave(&client, &collector, 60).await;
+    every_trace_whole(&client, &[&store2, &store3], &second).await;
+
+    // It comes back on its data, and a fourth store joins.
+    store1.restart();
+    let store4 = start(&config, "store-4", "store");
+    balanced(&client, &[&store1, &store2, &store3, &store4]).await;
+    let third = send_wave(&client, &collector, 60).await;
+    let all: Vec<TraceId> = first.iter().chain(&second).chain(&third).copied().collect();
+    every_trace_whole(&client, &[&store1, &store2, &store3, &store4], &all).await;
+}
