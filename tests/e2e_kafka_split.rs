@@ -52,7 +52,11 @@ fn trace(id: TraceId, failed: bool) -> TracesData {
             } else {
                 0x100u64.to_be_bytes().to_vec().into()
             },
-            name: if i == 0 { "GET /cart".into() } else { format!("step-{i}") },
+            name: if i == 0 {
+                "GET /cart".into()
+            } else {
+                format!("step-{i}")
+            },
             kind: if i == 0 { 2 } else { 1 },
             start_time_unix_nano: start + i * 1_000_000,
             end_time_unix_nano: start + i * 1_000_000 + 500_000,
@@ -226,7 +230,9 @@ async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
         }
     }
     assert!(
-        first.iter().all(|id| owners.get(&id.to_hex32()) == Some(&1)),
+        first
+            .iter()
+            .all(|id| owners.get(&id.to_hex32()) == Some(&1)),
         "a trace is on more than one store before any failure"
     );
     // RED: the analytics on the stores counted every server span once.
@@ -235,7 +241,11 @@ async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
         (calls >= first.len() as f64).then_some(calls)
     })
     .await;
-    assert_eq!(calls, first.len() as f64, "server calls summed over the stores");
+    assert_eq!(
+        calls,
+        first.len() as f64,
+        "server calls summed over the stores"
+    );
 
     // A store dies; the others take its partitions over and keep ingesting.
     store1.kill9();
@@ -250,4 +260,79 @@ async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
     let third = send_wave(&client, &collector, 60).await;
     let all: Vec<TraceId> = first.iter().chain(&second).chain(&third).copied().collect();
     every_trace_whole(&client, &[&store1, &store2, &store3, &store4], &all).await;
+}
+
+/// Trace ids `store` finds for `SERVICE`.
+async fn trace_ids(client: &reqwest::Client, stores: &[&Spoor]) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for store in stores {
+        ids.extend(spans_by_trace(client, store).await.into_keys());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_sampling_on_the_stores_keeps_what_all_in_one_keeps() {
+    let broker = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &broker, &format!("tail{}", std::process::id()));
+    // Both deployments keep only traces with an error, decided 1 s after
+    // their last span.
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "sampling:\n  tail:\n    decision_wait: 1s\n    max_age: 30s\n    policies:\n      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let store1 = start(&config, "store-1", "store");
+    let store2 = start(&config, "store-2", "store");
+    let collector = start(&config, "collector-1", "collector");
+    let single = Spoor::start_with(&["--config", &config]);
+    balanced(&client, &[&store1, &store2]).await;
+
+    // The same requests to both.
+    let mut expected = BTreeSet::new();
+    let mut all = BTreeSet::new();
+    for chunk in 0..20 {
+        let mut batch = TracesData::default();
+        for i in 0..5 {
+            let id = random_trace();
+            let failed = (chunk * 5 + i) % 4 == 0;
+            all.insert(id.to_hex32());
+            if failed {
+                expected.insert(id.to_hex32());
+            }
+            batch
+                .resource_spans
+                .extend(trace(id, failed).resource_spans);
+        }
+        send_otlp(&client, &collector, batch.clone()).await;
+        send_otlp(&client, &single, batch).await;
+    }
+    assert_eq!(expected.len(), 25);
+
+    // Once decided, each side holds exactly the traces the policy keeps.
+    let (split, alone) = eventually(60, || async {
+        let split = trace_ids(&client, &[&store1, &store2]).await;
+        let alone = trace_ids(&client, &[&single]).await;
+        let settled = |found: &BTreeSet<String>| found.intersection(&all).count() == expected.len();
+        (settled(&split) && settled(&alone)).then_some((split, alone))
+    })
+    .await;
+    let split: BTreeSet<String> = split.intersection(&all).cloned().collect();
+    let alone: BTreeSet<String> = alone.intersection(&all).cloned().collect();
+    assert_eq!(alone, expected, "all-in-one kept another set");
+    assert_eq!(
+        split, expected,
+        "the stores kept another set than all-in-one"
+    );
+    // Analytics count every span before sampling, on both sides alike.
+    let split_calls = red_calls(&client, &[&store1, &store2]).await;
+    let alone_calls = red_calls(&client, &[&single]).await;
+    assert_eq!(alone_calls, all.len() as f64);
+    assert_eq!(split_calls, alone_calls);
 }

@@ -209,10 +209,7 @@ impl KafkaConfig {
                 p.delivery_timeout
             ));
         }
-        if !matches!(
-            p.compression.as_str(),
-            "none" | "gzip" | "snappy" | "lz4"
-        ) {
+        if !matches!(p.compression.as_str(), "none" | "gzip" | "snappy" | "lz4") {
             problems.push(format!(
                 "kafka.producer.compression must be none, gzip, snappy or lz4, got {:?}",
                 p.compression
