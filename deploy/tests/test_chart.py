@@ -4,6 +4,7 @@ the values schema, and the files it ships staying identical to deploy/.
 In: deploy/helm/spoor, deploy/grafana, deploy/prometheus. Out: pytest results.
 """
 
+import copy
 import json
 import subprocess
 import sys
@@ -133,3 +134,41 @@ def test_dashboards_are_what_the_generator_writes(tmp_path):
     for name in written:
         want = (tmp_path / name).read_text()
         assert (DEPLOY / "grafana" / "dashboards" / name).read_text() == want, f"{name}: run deploy/grafana/dashboards.py"
+
+
+# All-in-one renders (mode: allInOne, the default) kept byte for byte in
+# deploy/tests/golden/: the split mode must not change them. After an
+# intended change to the all-in-one chart, rewrite them with
+#   target/deploy-venv/bin/python deploy/tests/test_chart.py --write-golden
+GOLDEN = DEPLOY / "tests" / "golden"
+
+
+def golden_value_sets():
+    sets = {k: VALUE_SETS[k] for k in ("defaults", "persistence", "istio-compat")}
+    # The dashboards are the generator's (checked below), not the chart's.
+    everything = copy.deepcopy(VALUE_SETS["everything"])
+    everything["grafana"]["dashboards"]["enabled"] = False
+    sets["everything-but-dashboards"] = everything
+    return sets
+
+
+def render_text(chart, values):
+    """Every non-empty rendered file, NOTES.txt included, exactly as Helm wrote it."""
+    out = chart.render(values, name="spoor", namespace="istio-system", is_install=True)
+    return "".join(f"# Source: {path}\n{text}\n" for path, text in sorted(out.items()) if text.strip())
+
+
+@pytest.mark.parametrize("label", sorted(golden_value_sets()))
+def test_all_in_one_render_is_unchanged(chart, label):
+    want = (GOLDEN / f"{label}.yaml").read_text()
+    got = render_text(chart, golden_value_sets()[label])
+    assert got == want, f"the all-in-one render of {label} changed (see GOLDEN above)"
+    assert render_text(chart, {**golden_value_sets()[label], "mode": "allInOne"}) == want
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
+    import helm_python
+
+    loaded = helm_python.Chart.load(str(CHART))
+    for label, values in golden_value_sets().items():
+        (GOLDEN / f"{label}.yaml").write_text(render_text(loaded, values))
