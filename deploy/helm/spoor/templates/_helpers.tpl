@@ -27,7 +27,9 @@ helm.sh/chart: {{ include "spoor.chart" . }}
 {{ include "spoor.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- if ne .Values.mode "split" }}
 app.kubernetes.io/component: all-in-one
+{{- end }}
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
@@ -65,4 +67,90 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- $_ := set $base "query" (dict "http" (dict "base_path" .Values.istio.basePath)) }}
 {{- end }}
 {{- toYaml (mergeOverwrite $base (deepCopy .Values.config)) }}
+{{- end }}
+
+{{/*
+Split mode on Kafka (mode: split): collector, store and query roles.
+The helpers below take (list $ "collector"|"store"|"query").
+*/}}
+{{- define "spoor.split" -}}
+{{- if eq .Values.mode "split" }}true{{ end }}
+{{- end }}
+
+{{/* The name of a role's objects: <fullname>-<role>. */}}
+{{- define "spoor.roleName" -}}
+{{- $root := index . 0 }}
+{{- printf "%s-%s" (include "spoor.fullname" $root | trunc 52 | trimSuffix "-") (index . 1) }}
+{{- end }}
+
+{{- define "spoor.roleSelectorLabels" -}}
+{{ include "spoor.selectorLabels" (index . 0) }}
+app.kubernetes.io/component: {{ index . 1 }}
+{{- end }}
+
+{{- define "spoor.roleLabels" -}}
+{{- $root := index . 0 -}}
+helm.sh/chart: {{ include "spoor.chart" $root }}
+{{ include "spoor.roleSelectorLabels" . }}
+app.kubernetes.io/version: {{ $root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ $root.Release.Service }}
+{{- with $root.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* The Service in front of the query API, UI and Zipkin read API. */}}
+{{- define "spoor.queryServiceName" -}}
+{{- if include "spoor.split" . }}
+{{- include "spoor.roleName" (list . "query") }}
+{{- else }}
+{{- include "spoor.fullname" . }}
+{{- end }}
+{{- end }}
+
+{{/* The Kafka bootstrap brokers (host:port,...); required in split mode. */}}
+{{- define "spoor.kafkaBrokers" -}}
+{{- $brokers := .Values.kafka.brokers }}
+{{- if kindIs "slice" $brokers }}
+{{- $brokers = join "," $brokers }}
+{{- end }}
+{{- required "mode is split but kafka.brokers is empty: set it to your Kafka's bootstrap addresses (host:port,...)" $brokers }}
+{{- end }}
+
+{{/* The store nodes' base URLs, one per replica, by their headless Service's DNS names. */}}
+{{- define "spoor.storeUrls" -}}
+{{- $store := include "spoor.roleName" (list . "store") }}
+{{- $urls := list }}
+{{- range $i := until (int .Values.store.replicas) }}
+{{- $urls = append $urls (printf "http://%s-%d.%s-headless.%s.svc:16686" $store $i $store $.Release.Namespace) }}
+{{- end }}
+{{- toJson $urls }}
+{{- end }}
+
+{{/* Spoor's configuration for a role of the split mode: the chart's settings, then .Values.config. */}}
+{{- define "spoor.roleConfig" -}}
+{{- $root := index . 0 }}
+{{- $v := $root.Values }}
+{{- $kafka := dict "brokers" (include "spoor.kafkaBrokers" $root) "topic" $v.kafka.topic "partitions" $v.kafka.partitions "replication_factor" $v.kafka.replicationFactor "create_topic" $v.kafka.createTopic "group_id" $v.kafka.groupId }}
+{{- with $v.kafka.clientProperties }}
+{{- $_ := set $kafka "client_properties" . }}
+{{- end }}
+{{- $base := dict "data_dir" "/var/lib/spoor" "kafka" $kafka }}
+{{- if $v.istio.compat }}
+{{- $_ := set $base "query" (dict "http" (dict "base_path" $v.istio.basePath)) }}
+{{- end }}
+{{- if eq (index . 1) "query" }}
+{{- $stores := include "spoor.storeUrls" $root | fromJsonArray }}
+{{- $_ := set $base "cluster" (dict "query" (dict "stores" $stores)) }}
+{{- end }}
+{{- toYaml (mergeOverwrite $base (deepCopy $v.config)) }}
+{{- end }}
+
+{{/* The selector of an Istio addon Service: app: jaeger, or a role's pods in split mode. */}}
+{{- define "spoor.istioSelector" -}}
+{{- if include "spoor.split" (index . 0) }}
+{{- include "spoor.roleSelectorLabels" . }}
+{{- else -}}
+app: jaeger
+{{- end }}
 {{- end }}
