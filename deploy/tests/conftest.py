@@ -36,6 +36,22 @@ VALUE_SETS = {
         "extraEnv": [{"name": "SPOOR_RETENTION", "value": "96h"}],
         "extraObjects": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "{{ .Release.Name }}-extra"}, "data": {"k": "v"}}],
     },
+    # Split mode on Kafka: collectors, store nodes and query nodes.
+    "split": {"mode": "split", "kafka": {"brokers": "kafka-0.kafka:9092,kafka-1.kafka:9092"}},
+    "split-everything": {
+        "mode": "split",
+        "kafka": {"brokers": ["kafka-0.kafka:9092", "kafka-1.kafka:9092"], "topic": "spans", "partitions": 12, "groupId": "stores", "clientProperties": {"security.protocol": "plaintext"}},
+        "collector": {"replicas": 3, "resources": {"requests": {"cpu": "200m"}, "limits": {"memory": "1Gi"}}},
+        "store": {"replicas": 4, "persistence": {"size": "50Gi", "storageClassName": "fast", "enableStatefulSetAutoDeletePVC": True}},
+        "query": {"replicas": 2},
+        "istio": {"compat": True},
+        "ingress": {"enabled": True, "ingressClassName": "nginx"},
+        "serviceMonitor": {"enabled": True},
+        "grafana": {"datasources": {"enabled": True}},
+        "config": {"storage": {"retention": "48h"}, "kafka": {"consumer": {"max_batch_records": 500}}},
+        "extraArgs": ["--log-level", "info"],
+        "extraEnv": [{"name": "SPOOR_RETENTION", "value": "96h"}],
+    },
 }
 
 

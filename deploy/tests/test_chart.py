@@ -15,10 +15,11 @@ import yaml
 from conftest import CHART, DEPLOY, VALUE_SETS, find, render, run, tool
 
 
-def test_chart_lints_clean():
+@pytest.mark.parametrize("label", ["defaults", "split-everything"])
+def test_chart_lints_clean(label):
     import helm_python
 
-    report = helm_python.lint(str(CHART), strict=True)
+    report = helm_python.lint(str(CHART), VALUE_SETS[label], strict=True)
     assert report["total_charts_linted"] == 1
     assert not report["errors"], report
     # Severity 2 is a warning, 3 an error; 1 (info) is only "icon is recommended".
@@ -34,6 +35,13 @@ def test_chart_lints_clean():
         {"image": {"pullPolicy": "Sometimes"}},
         {"istio": {"basePath": "jaeger"}},
         {"serviceMonitor": {"interval": "often"}},
+        {"mode": "splitted"},
+        {"kafka": {"broker": "kafka:9092"}},
+        {"kafka": {"brokers": "kafka:9092, kafka2:9092"}},
+        {"store": {"replicas": 0}},
+        {"store": {"persistence": {"enabled": "yes"}}},
+        {"collector": {"replica": 2}},
+        {"query": {"replicas": -1}},
     ],
 )
 def test_values_schema_rejects_wrong_values(chart, bad):

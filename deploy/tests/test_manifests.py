@@ -137,11 +137,28 @@ def containers_and_configs(docs):
     return out
 
 
+# The listeners each role of the split mode binds (keys of the config's
+# `listen`); all-in-one binds every one.
+ROLE_LISTENERS = {
+    "collector": {"otlp_grpc", "otlp_http", "zipkin", "admin", "sampling_http", "sampling_grpc", "jaeger_grpc", "jaeger_thrift_http", "agent_compact", "agent_binary"},
+    "store": {"query_http", "admin"},
+    "query": {"query_http", "query_grpc", "zipkin", "admin"},
+}
+
+
+def role_of(args):
+    """The role subcommand a container runs (the last argument), or None for all-in-one."""
+    return args[-1] if args and args[-1] in ROLE_LISTENERS else None
+
+
 def print_config(spoor_bin, tmp_path, config_text, args, env):
     f = tmp_path / "config.yaml"
     f.write_text(config_text)
     args = list(args)
     args[args.index("--config") + 1] = str(f)
+    if role_of(args):
+        # print-config in the role's place: the subcommand comes last.
+        args.pop()
     clean = {"PATH": "/usr/bin:/bin"}
     clean.update(env)
     proc = subprocess.run([spoor_bin, *args, "print-config"], capture_output=True, text=True, env=clean, timeout=30)
@@ -155,11 +172,13 @@ def check_workloads(docs, spoor_bin, tmp_path, want_base_path):
     for workload, c, mounts, text in containers_and_configs(docs):
         env = {e["name"]: e["value"] for e in c.get("env", []) if "value" in e}
         cfg = print_config(spoor_bin, tmp_path, text, c["args"], env)
-        listen = {int(a.rsplit(":", 1)[1]) for a in cfg["listen"].values()}
+        role = role_of(c["args"])
+        listen = {int(a.rsplit(":", 1)[1]) for k, a in cfg["listen"].items() if role is None or k in ROLE_LISTENERS[role]}
         declared = {p["containerPort"] for p in c["ports"]}
         assert declared == listen, (declared ^ listen)
         names = {p["name"]: p["containerPort"] for p in c["ports"]}
-        assert mounts[cfg["data_dir"]] in ("data", "storage"), cfg["data_dir"]
+        if role in (None, "store"):
+            assert mounts[cfg["data_dir"]] in ("data", "storage"), cfg["data_dir"]
         assert cfg["query"]["http"]["base_path"] == want_base_path
         admin = int(cfg["listen"]["admin"].rsplit(":", 1)[1])
         for probe in ("livenessProbe", "readinessProbe"):
