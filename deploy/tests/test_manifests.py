@@ -156,8 +156,12 @@ def print_config(spoor_bin, tmp_path, config_text, args, env):
     f.write_text(config_text)
     args = list(args)
     args[args.index("--config") + 1] = str(f)
-    if role_of(args):
-        # print-config in the role's place: the subcommand comes last.
+    role = role_of(args)
+    if role:
+        # The binary has the role's subcommand; print-config takes its place
+        # (the subcommand comes last).
+        proc = subprocess.run([spoor_bin, role, "--help"], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, f"spoor {role}: {proc.stderr}"
         args.pop()
     clean = {"PATH": "/usr/bin:/bin"}
     clean.update(env)
