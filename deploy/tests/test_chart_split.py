@@ -54,7 +54,8 @@ def selects(service, workload):
 def config_of(docs, workload):
     (c,) = workload["spec"]["template"]["spec"]["containers"]
     path = c["args"][c["args"].index("--config") + 1]
-    cm = find(docs, "ConfigMap", "spoor")[0]
+    (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"]
+    cm = find(docs, "ConfigMap", volume["configMap"]["name"])[0]
     return yaml.safe_load(cm["data"][path.rsplit("/", 1)[1]])
 
 
@@ -244,3 +245,18 @@ def test_shared_objects_carry_no_all_in_one_component(chart):
     for d in render(chart, VALUE_SETS["split-everything"]):
         labels = d["metadata"].get("labels", {})
         assert labels.get("app.kubernetes.io/component") in (None, *ROLES), (d["kind"], d["metadata"]["name"])
+
+
+def test_long_names_stay_within_kubernetes_limits(chart):
+    values = {**VALUE_SETS["split"], "fullnameOverride": "a" * 63}
+    docs = render(chart, values)
+    w = workloads(docs)
+    for d in docs:
+        assert len(d["metadata"]["name"]) <= 63, d["metadata"]["name"]
+    sts = w["store"]["metadata"]["name"]
+    # Pod names <sts>-<i> and the controller-revision-hash label <sts>-<10 characters>.
+    assert len(sts) + 11 <= 63
+    stores = config_of(docs, w["query"])["cluster"]["query"]["stores"]
+    headless = [d["metadata"]["name"] for d in docs if d["kind"] == "Service" and d["spec"].get("clusterIP") == "None"]
+    assert stores[0] == f"http://{sts}-0.{headless[0]}.istio-system.svc:16686"
+    assert w["store"]["spec"]["serviceName"] == headless[0]

@@ -77,10 +77,14 @@ The helpers below take (list $ "collector"|"store"|"query").
 {{- if eq .Values.mode "split" }}true{{ end }}
 {{- end }}
 
-{{/* The name of a role's objects: <fullname>-<role>. */}}
+{{/*
+The name of a role's objects: <fullname>-<role>, the full name cut to 40
+characters so that the longest name (<fullname>-store-headless) and the
+store pods' revision labels stay within Kubernetes' 63.
+*/}}
 {{- define "spoor.roleName" -}}
 {{- $root := index . 0 }}
-{{- printf "%s-%s" (include "spoor.fullname" $root | trunc 52 | trimSuffix "-") (index . 1) }}
+{{- printf "%s-%s" (include "spoor.fullname" $root | trunc 40 | trimSuffix "-") (index . 1) }}
 {{- end }}
 
 {{- define "spoor.roleSelectorLabels" -}}
