@@ -115,13 +115,15 @@ async fn spans_by_trace(client: &reqwest::Client, store: &Spoor) -> HashMap<Stri
             traces
                 .iter()
                 .map(|t| {
-                    let spans: BTreeSet<&str> = t["spans"]
-                        .as_array()
-                        .unwrap()
+                    let spans = t["spans"].as_array().unwrap();
+                    let unique: BTreeSet<&str> = spans
                         .iter()
                         .map(|s| s["spanID"].as_str().unwrap())
                         .collect();
-                    (t["traceID"].as_str().unwrap().to_string(), spans.len())
+                    // A span stored twice on one store would be a replay
+                    // the store failed to recognise.
+                    assert_eq!(unique.len(), spans.len(), "a span twice on one store");
+                    (t["traceID"].as_str().unwrap().to_string(), unique.len())
                 })
                 .collect()
         })
@@ -247,10 +249,13 @@ async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
         "server calls summed over the stores"
     );
 
-    // A store dies; the others take its partitions over and keep ingesting.
+    // A store dies in the middle of a wave, with records it consumed but
+    // had not committed; the others take its partitions over, read them
+    // again from the last commit, and keep ingesting.
+    let mut second = send_wave(&client, &collector, 30).await;
     store1.kill9();
+    second.extend(send_wave(&client, &collector, 30).await);
     balanced(&client, &[&store2, &store3]).await;
-    let second = send_wave(&client, &collector, 60).await;
     every_trace_whole(&client, &[&store2, &store3], &second).await;
 
     // It comes back on its data, and a fourth store joins.

@@ -160,8 +160,8 @@ mod tests {
 
     fn span(trace: u8, id: u8) -> Span {
         Span {
-            trace_id: vec![trace; 16],
-            span_id: vec![id; 8],
+            trace_id: vec![trace; 16].into(),
+            span_id: vec![id; 8].into(),
             name: format!("op-{id}"),
             ..Span::default()
         }

@@ -16,8 +16,8 @@ fn value(trace: u8, span: u8) -> Vec<u8> {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![Span {
-                    trace_id: vec![trace; 16],
-                    span_id: vec![span; 8],
+                    trace_id: vec![trace; 16].into(),
+                    span_id: vec![span; 8].into(),
                     ..Span::default()
                 }],
                 ..ScopeSpans::default()
