@@ -18,8 +18,8 @@ use serde_json::Value as Json;
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{self, string_kv};
 use spoor_query::{
-    internal_router, jaeger_http_router, ClusterQuerySettings, FanOut, PartitionLag,
-    PartitionReport, QueryHttpSettings,
+    internal_router, jaeger_http_router, zipkin_read_router, ClusterQuerySettings, FanOut,
+    PartitionLag, PartitionReport, QueryHttpSettings, ZipkinReadSettings,
 };
 use spoor_storage::routing::log_partition;
 use spoor_storage::{prepare_batch, AggregateDelta, StorageConfig, Store};
@@ -263,8 +263,13 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
     };
     settings.validate().unwrap();
     let fanout = Arc::new(FanOut::new(settings).unwrap());
-    let (query, _stop_query, _query_server) =
-        serve(jaeger_http_router(fanout, QueryHttpSettings::default())).await;
+    let (query, _stop_query, _query_server) = serve(jaeger_http_router(
+        fanout.clone(),
+        QueryHttpSettings::default(),
+    ))
+    .await;
+    let (zipkin, _stop_zipkin, _zipkin_server) =
+        serve(zipkin_read_router(fanout, ZipkinReadSettings::default())).await;
     let http = reqwest::Client::new();
 
     // Trace by id: whole, each span once.
@@ -306,6 +311,16 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
         .find(|t| t["traceID"] == split.as_str())
         .unwrap();
     assert_eq!(span_ids(split_hit).len(), 3);
+
+    // A hit whose other fragment does not match is completed by id.
+    let answer = get(
+        &http,
+        format!("{query}/api/traces?service=frontend&operation=cache&limit=10"),
+    )
+    .await;
+    let traces = answer.body["data"].as_array().unwrap();
+    assert_eq!(traces.len(), 1, "{}", answer.body);
+    assert_eq!(span_ids(&traces[0]).len(), 3);
 
     // Catalogue and dependencies.
     let answer = get(&http, format!("{query}/api/services")).await;
@@ -359,6 +374,10 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
     assert_eq!(answer.partial.as_deref(), Some("true"));
     assert_eq!(answer.body["data"], serde_json::json!(["frontend"]));
     assert!(!error_messages(&answer.body).is_empty());
+    // The Zipkin API over the same fan-out marks its answer too.
+    let answer = get(&http, format!("{zipkin}/api/v2/services")).await;
+    assert_eq!(answer.partial.as_deref(), Some("true"));
+    assert_eq!(answer.body, serde_json::json!(["frontend"]));
 
     // A trace on the healthy stores is still whole and not partial.
     let answer = get(&http, format!("{query}/api/traces/{split}")).await;

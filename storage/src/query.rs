@@ -6,7 +6,7 @@ use spoor_proto::model::SpanKind;
 /// A trace search. Every predicate must hold on one and the same span; a trace
 /// matches when at least one of its spans does (Jaeger's semantics).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct TraceQuery {
     /// Service name of the span's resource; `None` searches all services.
     pub service: Option<String>,

@@ -230,3 +230,6 @@ async fn archived(
 async fn partitions(State(s): State<InternalState>) -> Result<Response, Failure> {
     json(&(s.report)())
 }
+
+#[cfg(test)]
+mod tests;
