@@ -384,3 +384,35 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
     assert_eq!(answer.partial, None);
     assert_eq!(span_ids(&answer.body["data"][0]).len(), 3);
 }
+
+/// A store that accepts connections but never answers: the fan-out gives
+/// up after its timeout and answers with the others, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_never_answers_times_out_into_a_partial_answer() {
+    let a = Node::start("store-a", &[id_in(0)]).await;
+    a.write(batch("frontend", vec![span(id_in(0), 1, "GET /", 1_000)]));
+    // Bound but never accepted: connections queue in the backlog, requests
+    // are never read.
+    let stuck = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stuck_url = format!("http://{}", stuck.local_addr().unwrap());
+    let settings = ClusterQuerySettings {
+        stores: vec![a.url.clone(), stuck_url.clone()],
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    let fanout = Arc::new(FanOut::new(settings).unwrap());
+    let (query, _stop, _server) =
+        serve(jaeger_http_router(fanout, QueryHttpSettings::default())).await;
+    let answer = get(&reqwest::Client::new(), format!("{query}/api/services")).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(answer.partial.as_deref(), Some("true"));
+    assert_eq!(answer.body["data"], serde_json::json!(["frontend"]));
+    let notes = error_messages(&answer.body);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains(&stuck_url) && n.contains("timed out")),
+        "{notes:?}"
+    );
+    drop(stuck);
+}

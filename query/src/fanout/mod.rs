@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use futures::future::join_all;
+use futures::future::{join, join_all};
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{SpanKind, TracesData};
 use spoor_storage::aggregates::BucketAggregates;
@@ -42,7 +42,14 @@ pub use settings::ClusterQuerySettings;
 /// One store node and its last partition report.
 struct Node {
     client: StoreClient,
-    report: Mutex<Option<(Instant, PartitionReport)>>,
+    report: Mutex<CachedReport>,
+}
+
+/// A node's last partition report and when it was last asked for one.
+#[derive(Default)]
+struct CachedReport {
+    asked: Option<Instant>,
+    report: Option<PartitionReport>,
 }
 
 /// The fan-out over the store nodes (see the module documentation).
@@ -73,46 +80,49 @@ impl FanOut {
             .iter()
             .map(|base| Node {
                 client: StoreClient::new(base, http.clone()),
-                report: Mutex::new(None),
+                report: Mutex::new(CachedReport::default()),
             })
             .collect();
         Ok(FanOut { nodes, settings })
     }
 
-    /// The latest report of every node (asking those whose report is older
-    /// than `report_ttl`); `None` for a node that never answered.
-    fn reports(&self) -> Vec<Option<PartitionReport>> {
+    /// Asks the nodes whose report was last asked for `report_ttl` ago or
+    /// more (or never) for a new one, concurrently; a node that does not
+    /// answer keeps its last report and is not asked again within the TTL.
+    async fn refresh_reports(&self) {
         let ttl = self.settings.report_ttl;
         let stale: Vec<usize> = (0..self.nodes.len())
             .filter(|&i| {
                 let cached = self.nodes[i].report.lock().expect("report lock");
-                cached.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl)
+                cached.asked.is_none_or(|at| at.elapsed() >= ttl)
             })
             .collect();
-        if !stale.is_empty() {
-            let fresh = Handle::current().block_on(join_all(
-                stale.iter().map(|&i| self.nodes[i].client.report()),
-            ));
-            for (i, answer) in stale.into_iter().zip(fresh) {
-                match answer {
-                    Ok(report) => {
-                        *self.nodes[i].report.lock().expect("report lock") =
-                            Some((Instant::now(), report));
-                    }
-                    Err(error) => tracing::debug!(
-                        store = self.nodes[i].client.base(),
-                        %error,
-                        "no partition report"
-                    ),
-                }
+        let fresh = join_all(stale.iter().map(|&i| self.nodes[i].client.report())).await;
+        for (i, answer) in stale.into_iter().zip(fresh) {
+            let mut cached = self.nodes[i].report.lock().expect("report lock");
+            cached.asked = Some(Instant::now());
+            match answer {
+                Ok(report) => cached.report = Some(report),
+                Err(error) => tracing::debug!(
+                    store = self.nodes[i].client.base(),
+                    %error,
+                    "no partition report"
+                ),
             }
         }
+    }
+
+    /// The reports refreshed when stale (see [`FanOut::refresh_reports`]).
+    fn reports(&self) -> Vec<Option<PartitionReport>> {
+        Handle::current().block_on(self.refresh_reports());
+        self.cached_reports()
+    }
+
+    /// The last report of every node; `None` for a node that never gave one.
+    fn cached_reports(&self) -> Vec<Option<PartitionReport>> {
         self.nodes
             .iter()
-            .map(|n| {
-                let cached = n.report.lock().expect("report lock");
-                cached.as_ref().map(|(_, r)| r.clone())
-            })
+            .map(|n| n.report.lock().expect("report lock").report.clone())
             .collect()
     }
 
@@ -145,13 +155,13 @@ impl FanOut {
         }
     }
 
-    /// Asks the `targets` concurrently; notes every failure and every
-    /// lagging partition in `scope`; the answers of the nodes that gave one
-    /// (with their index). An error when none did.
+    /// Asks the `targets` concurrently (refreshing stale reports at the
+    /// same time); notes every failure and every lagging partition in
+    /// `scope`; the answers of the nodes that gave one (with their index).
+    /// An error when none did.
     fn ask<T, F, Fut>(
         &self,
         targets: &[usize],
-        reports: &[Option<PartitionReport>],
         scope: Scope,
         call: F,
     ) -> Result<Vec<(usize, T)>, StorageError>
@@ -159,9 +169,9 @@ impl FanOut {
         F: Fn(StoreClient) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
     {
-        let answers = Handle::current().block_on(join_all(
-            targets.iter().map(|&i| call(self.nodes[i].client.clone())),
-        ));
+        let calls = join_all(targets.iter().map(|&i| call(self.nodes[i].client.clone())));
+        let ((), answers) = Handle::current().block_on(join(self.refresh_reports(), calls));
+        let reports = self.cached_reports();
         let mut ok = Vec::with_capacity(targets.len());
         let mut failures = Vec::new();
         for (&i, answer) in targets.iter().zip(answers) {
@@ -223,8 +233,7 @@ impl FanOut {
         F: Fn(StoreClient) -> Fut,
         Fut: Future<Output = Result<T, CallError>>,
     {
-        let reports = self.reports();
-        let answers = self.ask(&self.everyone(), &reports, Scope::All, call)?;
+        let answers = self.ask(&self.everyone(), Scope::All, call)?;
         Ok(answers.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -235,8 +244,7 @@ impl FanOut {
         query: &TraceQuery,
         after: Option<SearchCursor>,
     ) -> Result<Vec<FoundTrace>, StorageError> {
-        let reports = self.reports();
-        let answers = self.ask(&self.everyone(), &reports, Scope::All, |c| async move {
+        let answers = self.ask(&self.everyone(), Scope::All, |c| async move {
             c.find_page(query, after).await
         })?;
         let answered: BTreeSet<usize> = answers.iter().map(|(i, _)| *i).collect();
@@ -245,6 +253,7 @@ impl FanOut {
             .map(|(i, found)| (*i, found.iter().map(|f| f.cursor.trace_id).collect()))
             .collect();
         let mut merged = merge::merge_found(answers.into_iter().map(|(_, v)| v), query.limit);
+        let reports = self.cached_reports();
         for hit in &mut merged {
             let id = hit.cursor.trace_id;
             let (owners, scope) = self.owners(id, &reports);
@@ -256,9 +265,7 @@ impl FanOut {
             if missing.is_empty() {
                 continue;
             }
-            let parts = self.ask(&missing, &reports, scope, |c| async move {
-                c.get_trace(id).await
-            })?;
+            let parts = self.ask(&missing, scope, |c| async move { c.get_trace(id).await })?;
             let data = std::mem::take(&mut hit.data);
             let all = std::iter::once(data).chain(parts.into_iter().filter_map(|(_, d)| d));
             hit.data = merge::merge_fragments(all).unwrap_or_default();
@@ -271,9 +278,7 @@ impl TraceSource for FanOut {
     fn get_trace(&self, id: TraceId) -> Result<Option<TracesData>, StorageError> {
         let reports = self.reports();
         let (owners, scope) = self.owners(id, &reports);
-        let parts = self.ask(&owners, &reports, scope, |c| async move {
-            c.get_trace(id).await
-        })?;
+        let parts = self.ask(&owners, scope, |c| async move { c.get_trace(id).await })?;
         Ok(merge::merge_fragments(
             parts.into_iter().filter_map(|(_, d)| d),
         ))
@@ -340,12 +345,7 @@ impl TraceSource for FanOut {
     fn archive_trace(&self, id: TraceId) -> Result<bool, StorageError> {
         let reports = self.reports();
         let (owners, scope) = self.owners(id, &reports);
-        let answers = self.ask(
-            &owners,
-            &reports,
-            scope,
-            |c| async move { c.archive(id).await },
-        )?;
+        let answers = self.ask(&owners, scope, |c| async move { c.archive(id).await })?;
         Ok(answers.into_iter().any(|(_, archived)| archived))
     }
 
