@@ -51,8 +51,8 @@ impl Backend {
         F: FnOnce(&dyn TraceSource) -> Result<T, spoor_storage::StorageError> + Send + 'static,
     {
         let store = self.store.clone();
-        // Partial-answer notes are logged (by hand_over): a gRPC answer
-        // cannot carry data and a status at once.
+        // Partial-answer notes are logged and become the response's
+        // `x-spoor-partial` metadata (see `query_grpc_routes`).
         let (result, notes) =
             tokio::task::spawn_blocking(move || crate::partial::run_noted(|| work(&*store)))
                 .await
@@ -472,9 +472,15 @@ pub async fn query_grpc_routes(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(spoor_proto::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Ok(tonic::service::Routes::new(v2)
+    let routes = tonic::service::Routes::new(v2)
         .add_service(v3)
         .add_service(health)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha))
+        .add_service(reflection_v1alpha);
+    // A partial answer carries `x-spoor-partial: true` in its metadata.
+    Ok(tonic::service::Routes::from(
+        routes
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(crate::partial::mark_partial)),
+    ))
 }

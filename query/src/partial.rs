@@ -7,8 +7,9 @@
 //! ([`run_noted`] on the blocking thread, then [`hand_over`]), the
 //! `X-Spoor-Partial: true` response header set by the [`mark_partial`]
 //! middleware of every HTTP router, and, for the Jaeger v1 JSON API, one
-//! `errors` entry per note ([`error_items`]) beside the data. gRPC answers
-//! log the notes (their status cannot carry data and a note at once).
+//! `errors` entry per note ([`error_items`]) beside the data. The gRPC
+//! query services get the same header as response metadata; every note is
+//! also logged.
 
 use std::cell::RefCell;
 

@@ -16,10 +16,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
 use spoor_proto::ids::TraceId;
+use spoor_proto::jaeger::api_v2::query_service_client::QueryServiceClient;
+use spoor_proto::jaeger::api_v2::GetServicesRequest;
 use spoor_proto::model::{self, string_kv};
 use spoor_query::{
-    internal_router, jaeger_http_router, zipkin_read_router, ClusterQuerySettings, FanOut,
-    PartitionLag, PartitionReport, QueryHttpSettings, ZipkinReadSettings,
+    internal_router, jaeger_http_router, query_grpc_routes, zipkin_read_router,
+    ClusterQuerySettings, FanOut, PartitionLag, PartitionReport, QueryHttpSettings,
+    ZipkinReadSettings,
 };
 use spoor_storage::routing::log_partition;
 use spoor_storage::{prepare_batch, AggregateDelta, StorageConfig, Store};
@@ -401,8 +404,15 @@ async fn a_store_that_never_answers_times_out_into_a_partial_answer() {
         ..Default::default()
     };
     let fanout = Arc::new(FanOut::new(settings).unwrap());
-    let (query, _stop, _server) =
-        serve(jaeger_http_router(fanout, QueryHttpSettings::default())).await;
+    let (query, _stop, _server) = serve(jaeger_http_router(
+        fanout.clone(),
+        QueryHttpSettings::default(),
+    ))
+    .await;
+    let grpc_routes = query_grpc_routes(fanout, QueryHttpSettings::default())
+        .await
+        .unwrap();
+    let (grpc, _stop_grpc, _grpc_server) = serve(grpc_routes.into_axum_router()).await;
     let answer = get(&reqwest::Client::new(), format!("{query}/api/services")).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(answer.partial.as_deref(), Some("true"));
@@ -414,5 +424,10 @@ async fn a_store_that_never_answers_times_out_into_a_partial_answer() {
             .any(|n| n.contains(&stuck_url) && n.contains("timed out")),
         "{notes:?}"
     );
+    // The gRPC query service says so in the response metadata.
+    let mut client = QueryServiceClient::connect(grpc).await.unwrap();
+    let response = client.get_services(GetServicesRequest {}).await.unwrap();
+    assert_eq!(response.metadata().get("x-spoor-partial").unwrap(), "true");
+    assert_eq!(response.into_inner().services, ["frontend"]);
     drop(stuck);
 }
