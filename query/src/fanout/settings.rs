@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterQuerySettings {
-    /// Base URLs of the store nodes' internal API (`http://host:port`).
+    /// Base URLs of the store nodes' internal API (`http://host:port`; plain
+    /// HTTP only).
     pub stores: Vec<String>,
     /// How long one store has to answer one request before the answer goes
     /// out without it (marked partial).
@@ -46,12 +47,10 @@ impl ClusterQuerySettings {
             problems.push("cluster.query.stores must list at least one store node URL".into());
         }
         for (i, url) in self.stores.iter().enumerate() {
-            let rest = url
-                .strip_prefix("http://")
-                .or_else(|| url.strip_prefix("https://"));
-            match rest {
+            // The internal API is plain HTTP (Spoor's client has no TLS).
+            match url.strip_prefix("http://") {
                 None => problems.push(format!(
-                    "cluster.query.stores[{i}] must start with http:// or https://, got {url:?}"
+                    "cluster.query.stores[{i}] must start with http://, got {url:?}"
                 )),
                 Some(rest) if rest.is_empty() || rest.starts_with('/') => problems.push(format!(
                     "cluster.query.stores[{i}] has no host, got {url:?}"
@@ -95,7 +94,7 @@ mod tests {
     fn every_problem_is_named() {
         let s = ClusterQuerySettings {
             stores: vec![
-                "127.0.0.1:9000".into(),
+                "https://127.0.0.1:9000".into(),
                 "http://".into(),
                 "http://a:1".into(),
                 "http://a:1".into(),
