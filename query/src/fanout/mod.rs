@@ -175,24 +175,13 @@ impl FanOut {
         let mut ok = Vec::with_capacity(targets.len());
         let mut failures = Vec::new();
         for (&i, answer) in targets.iter().zip(answers) {
-            let base = self.nodes[i].client.base();
             match answer {
                 Ok(value) => {
                     self.note_lag(i, reports[i].as_ref(), scope);
                     ok.push((i, value));
                 }
                 Err(error) => {
-                    let partitions = match (scope, &reports[i]) {
-                        (Scope::Partition(p), _) => format!("partition {p} may be incomplete"),
-                        (Scope::All, Some(r)) => {
-                            let all: BTreeSet<u32> =
-                                r.held.iter().chain(&r.assigned).copied().collect();
-                            let list: Vec<String> = all.iter().map(u32::to_string).collect();
-                            format!("partitions {} may be incomplete", list.join(","))
-                        }
-                        (Scope::All, None) => "its partitions may be incomplete".to_string(),
-                    };
-                    let note = format!("store {base} did not answer ({partitions}): {error}");
+                    let note = self.failure_note(i, scope, &reports, &error);
                     failures.push(note.clone());
                     note_partial(note);
                 }
@@ -202,6 +191,75 @@ impl FanOut {
             return Err(StorageError::Unavailable(failures.join("; ")));
         }
         Ok(ok)
+    }
+
+    /// Completes search hits by id from the owners of their partition that
+    /// answered the search without returning them (their fragment did not
+    /// match), all at once; a failure leaves the hit as it is, noted.
+    fn complete(
+        &self,
+        hits: &mut [FoundTrace],
+        answered: &BTreeSet<usize>,
+        returned: &[(usize, BTreeSet<TraceId>)],
+    ) {
+        let reports = self.cached_reports();
+        let mut asks: Vec<(usize, usize, Scope)> = Vec::new();
+        for (h, hit) in hits.iter().enumerate() {
+            let id = hit.cursor.trace_id;
+            let (owners, scope) = self.owners(id, &reports);
+            for i in owners {
+                let gave = returned.iter().any(|(j, ids)| *j == i && ids.contains(&id));
+                if answered.contains(&i) && !gave {
+                    asks.push((h, i, scope));
+                }
+            }
+        }
+        if asks.is_empty() {
+            return;
+        }
+        let calls = asks.iter().map(|&(h, i, _)| {
+            let client = self.nodes[i].client.clone();
+            let id = hits[h].cursor.trace_id;
+            async move { client.get_trace(id).await }
+        });
+        let answers = Handle::current().block_on(join_all(calls));
+        let mut parts: Vec<Vec<TracesData>> = vec![Vec::new(); hits.len()];
+        for ((h, i, scope), answer) in asks.into_iter().zip(answers) {
+            match answer {
+                Ok(fragment) => parts[h].extend(fragment),
+                Err(error) => note_partial(self.failure_note(i, scope, &reports, &error)),
+            }
+        }
+        for (hit, more) in hits.iter_mut().zip(parts) {
+            if !more.is_empty() {
+                let data = std::mem::take(&mut hit.data);
+                hit.data =
+                    merge::merge_fragments(std::iter::once(data).chain(more)).unwrap_or_default();
+            }
+        }
+    }
+
+    /// The note for a node that did not answer.
+    fn failure_note(
+        &self,
+        i: usize,
+        scope: Scope,
+        reports: &[Option<PartitionReport>],
+        error: &str,
+    ) -> String {
+        let partitions = match (scope, &reports[i]) {
+            (Scope::Partition(p), _) => format!("partition {p} may be incomplete"),
+            (Scope::All, Some(r)) => {
+                let all: BTreeSet<u32> = r.held.iter().chain(&r.assigned).copied().collect();
+                let list: Vec<String> = all.iter().map(u32::to_string).collect();
+                format!("partitions {} may be incomplete", list.join(","))
+            }
+            (Scope::All, None) => "its partitions may be incomplete".to_string(),
+        };
+        format!(
+            "store {} did not answer ({partitions}): {error}",
+            self.nodes[i].client.base()
+        )
     }
 
     fn note_lag(&self, i: usize, report: Option<&PartitionReport>, scope: Scope) {
@@ -253,23 +311,7 @@ impl FanOut {
             .map(|(i, found)| (*i, found.iter().map(|f| f.cursor.trace_id).collect()))
             .collect();
         let mut merged = merge::merge_found(answers.into_iter().map(|(_, v)| v), query.limit);
-        let reports = self.cached_reports();
-        for hit in &mut merged {
-            let id = hit.cursor.trace_id;
-            let (owners, scope) = self.owners(id, &reports);
-            let missing: Vec<usize> = owners
-                .into_iter()
-                .filter(|i| answered.contains(i))
-                .filter(|i| !returned.iter().any(|(j, ids)| j == i && ids.contains(&id)))
-                .collect();
-            if missing.is_empty() {
-                continue;
-            }
-            let parts = self.ask(&missing, scope, |c| async move { c.get_trace(id).await })?;
-            let data = std::mem::take(&mut hit.data);
-            let all = std::iter::once(data).chain(parts.into_iter().filter_map(|(_, d)| d));
-            hit.data = merge::merge_fragments(all).unwrap_or_default();
-        }
+        self.complete(&mut merged, &answered, &returned);
         Ok(merged)
     }
 }
