@@ -19,11 +19,13 @@ use spoor_proto::ids::TraceId;
 use spoor_proto::jaeger::api_v2::query_service_client::QueryServiceClient;
 use spoor_proto::jaeger::api_v2::GetServicesRequest;
 use spoor_proto::model::{self, string_kv};
+use spoor_query::metrics_api::metrics_router;
 use spoor_query::{
     internal_router, jaeger_http_router, query_grpc_routes, zipkin_read_router,
     ClusterQuerySettings, FanOut, PartitionLag, PartitionReport, QueryHttpSettings,
     ZipkinReadSettings,
 };
+use spoor_storage::aggregates::SeriesKey;
 use spoor_storage::routing::log_partition;
 use spoor_storage::{prepare_batch, AggregateDelta, StorageConfig, Store};
 use tokio::net::TcpListener;
@@ -32,6 +34,8 @@ use tokio::task::JoinHandle;
 
 const MS: u64 = 1_000_000;
 const PARTITIONS: u32 = 4;
+/// End of the RED metrics window the test asks for, ms.
+const SPM_END: u64 = 1_718_000_040_000;
 
 /// A trace id in the given log partition (so that each test trace has a
 /// partition of its own and routing by partition is exercised).
@@ -142,6 +146,26 @@ impl Node {
             .or_default();
         edge.calls = calls;
         edge.errors = 1;
+        self.store.record_aggregates(delta);
+    }
+
+    /// Records `calls` server spans of `frontend` in the minute before `end_ms`.
+    fn series(&self, calls: u64, end_ms: u64) {
+        let mut delta = AggregateDelta::default();
+        let key = SeriesKey {
+            service: "frontend".into(),
+            operation: "GET /".into(),
+            kind: model::SpanKind::Server as i32,
+            status: 0,
+        };
+        let stats = delta
+            .bucket_at(end_ms - 30_000, 60_000)
+            .series
+            .entry(key)
+            .or_default();
+        for _ in 0..calls {
+            stats.record(10_000, false);
+        }
         self.store.record_aggregates(delta);
     }
 
@@ -257,6 +281,8 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
     a.edge("frontend", "backend", 2, now_ms);
     b.edge("frontend", "backend", 3, now_ms);
     c.edge("frontend", "db", 4, now_ms);
+    a.series(3, SPM_END);
+    b.series(2, SPM_END);
 
     let settings = ClusterQuerySettings {
         stores: vec![a.url.clone(), b.url.clone(), c.url.clone()],
@@ -271,8 +297,12 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
         QueryHttpSettings::default(),
     ))
     .await;
-    let (zipkin, _stop_zipkin, _zipkin_server) =
-        serve(zipkin_read_router(fanout, ZipkinReadSettings::default())).await;
+    let (zipkin, _stop_zipkin, _zipkin_server) = serve(zipkin_read_router(
+        fanout.clone(),
+        ZipkinReadSettings::default(),
+    ))
+    .await;
+    let (metrics, _stop_metrics, _metrics_server) = serve(metrics_router(fanout, "/", true)).await;
     let http = reqwest::Client::new();
 
     // Trace by id: whole, each span once (raw: the adjusters, which also
@@ -340,6 +370,23 @@ async fn a_query_node_answers_over_the_stores_and_says_when_an_answer_is_partial
     assert_eq!(backend["errorCount"], 2, "{}", answer.body);
     let db = links.iter().find(|l| l["child"] == "db").unwrap();
     assert_eq!(db["callCount"], 4);
+
+    // RED metrics: the series of every store summed.
+    let answer = get(
+        &http,
+        format!("{metrics}/api/metrics/calls?service=frontend&endTs={SPM_END}&lookback=120000&step=120000&ratePer=600000"),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let points = answer.body["metrics"][0]["metricPoints"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        points[1]["gaugeValue"]["doubleValue"],
+        5.0 / 600.0,
+        "{}",
+        answer.body
+    );
 
     // A lagging store makes answers partial and says on which partition.
     b.lag.store(5_000, Ordering::SeqCst);
