@@ -7,12 +7,13 @@
 //! `report_ttl`). Out: one answer as a single store would give it
 //! ([`merge`]). Trace by id and archive ask only the stores that hold or
 //! consume the trace's log partition (all of them when no report says);
-//! everything else asks every store. A store that fails or times out, or
-//! whose report shows a partition more than `max_lag_records` behind,
-//! leaves the answer partial: it goes out with what the others gave and a
-//! note (`spoor_storage::source::note_partial`) naming the store and the
-//! partitions that may be incomplete. Only when no asked store answers is
-//! the read an error.
+//! everything else asks every store; a search hit is completed by id from
+//! the owners of its partition that did not return it. A store that fails
+//! or times out, or whose report shows a partition more than
+//! `max_lag_records` behind, leaves the answer partial: it goes out with
+//! what the others gave and a note (`spoor_storage::source::note_partial`)
+//! naming the store and the partitions that may be incomplete. Only when
+//! no asked store answers is the read an error.
 
 pub mod client;
 pub mod merge;
@@ -52,7 +53,10 @@ struct CachedReport {
     report: Option<PartitionReport>,
 }
 
-/// The fan-out over the store nodes (see the module documentation).
+/// The fan-out over the store nodes (see the module documentation). Its
+/// reads must run on a blocking thread of a tokio runtime
+/// (`spawn_blocking`, as the query crate does): they wait with
+/// `Handle::block_on`, which panics on an async worker thread.
 pub struct FanOut {
     nodes: Vec<Node>,
     settings: ClusterQuerySettings,
