@@ -7,18 +7,30 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
-use axum::{Json, Router};
 use spoor_kafka::NodeState;
-use spoor_storage::Store;
+use spoor_query::{PartitionLag, PartitionReport};
+use spoor_storage::source::TraceSource;
 
 /// The internal API of a store node.
-pub fn internal_api(_store: Arc<Store>, state: Arc<NodeState>) -> Router {
-    Router::new().route(
-        "/internal/v1/partitions",
-        get(move || {
-            let state = Arc::clone(&state);
-            async move { Json(state.report()) }
-        }),
-    )
+pub fn internal_api(store: Arc<dyn TraceSource>, state: Arc<NodeState>) -> axum::Router {
+    spoor_query::internal_router(store, Arc::new(move || report(&state)))
+}
+
+/// The node's partitions in the query side's terms.
+fn report(state: &NodeState) -> PartitionReport {
+    let report = state.report();
+    PartitionReport {
+        node: report.node,
+        partition_count: report.partition_count,
+        assigned: report.assigned,
+        held: report.held,
+        lagging: report
+            .lagging
+            .into_iter()
+            .map(|(partition, records_behind)| PartitionLag {
+                partition,
+                records_behind,
+            })
+            .collect(),
+    }
 }

@@ -39,6 +39,8 @@ pub struct Config {
     /// The Kafka topic and group of a split deployment (`spoor collector`,
     /// `spoor store`, `spoor query`); all-in-one does not use it.
     pub kafka: spoor_kafka::KafkaConfig,
+    /// How a query node of a split deployment reaches the store nodes.
+    pub cluster: ClusterConfig,
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing filter).
     pub log_level: String,
 }
@@ -51,6 +53,15 @@ pub struct QueryConfig {
     pub http: QueryHttpSettings,
     /// The Zipkin v2 read API on the Zipkin port.
     pub zipkin: ZipkinReadSettings,
+}
+
+/// Split-deployment settings beside `kafka`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// A query node's store nodes and how long it waits for them
+    /// (checked when `spoor query` starts).
+    pub query: spoor_query::ClusterQuerySettings,
 }
 
 /// Listener addresses, one per port.
@@ -114,6 +125,7 @@ impl Default for Config {
             sampling: spoor_collector::SamplingConfig::default(),
             analytics: AnalyticsConfig::default(),
             kafka: spoor_kafka::KafkaConfig::default(),
+            cluster: ClusterConfig::default(),
             log_level: "info".to_string(),
         }
     }
@@ -194,6 +206,14 @@ pub struct Overrides {
     /// This node's name in a split deployment (default: the host name).
     #[arg(long, env = "SPOOR_NODE_NAME", value_name = "NAME")]
     pub node_name: Option<String>,
+    /// A query node's store nodes, comma separated (`http://host:16686,...`).
+    #[arg(
+        long,
+        env = "SPOOR_CLUSTER_STORES",
+        value_name = "URLS",
+        value_delimiter = ','
+    )]
+    pub cluster_stores: Option<Vec<String>>,
 }
 
 /// Why the configuration could not be built.
@@ -300,6 +320,13 @@ impl Config {
         }
         if let Some(v) = &o.node_name {
             self.kafka.node_name = v.clone();
+        }
+        if let Some(v) = &o.cluster_stores {
+            self.cluster.query.stores = v
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
         }
         if let Some(v) = o.retention {
             self.storage.retention = v;

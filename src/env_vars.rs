@@ -31,6 +31,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "SPOOR_LOG_LEVEL",
     "SPOOR_KAFKA_BROKERS",
     "SPOOR_NODE_NAME",
+    "SPOOR_CLUSTER_STORES",
 ];
 
 /// The unknown `SPOOR_*` variables of an environment, sorted by kind.

@@ -45,6 +45,8 @@ enum Command {
     /// Split deployment: consume Kafka partitions into the embedded store
     /// and serve queries over them to query nodes.
     Store,
+    /// Split deployment: serve the query APIs over every store node.
+    Query,
     /// Print the effective configuration as YAML and exit.
     PrintConfig,
 }
@@ -72,10 +74,11 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
-        command @ (Command::AllInOne | Command::Collector | Command::Store) => {
+        command @ (Command::AllInOne | Command::Collector | Command::Store | Command::Query) => {
             let role = match command {
                 Command::Collector => serve::Role::Collector,
                 Command::Store => serve::Role::Store,
+                Command::Query => serve::Role::Query,
                 _ => serve::Role::AllInOne,
             };
             init_logging(&config.log_level);

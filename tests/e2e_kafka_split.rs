@@ -1,12 +1,15 @@
 //! End to end: Spoor split over Kafka (a real tansu broker on loopback), one
-//! collector and three store processes, through a store's crash (kill -9)
-//! and restart and a fourth store joining.
+//! collector, three store processes and a query node, through a store's
+//! crash (kill -9) mid-wave and restart, a fourth store joining, and a store
+//! paused (SIGSTOP).
 //!
 //! In: traces sent over OTLP/HTTP to the collector, each answered only once
 //! the broker acknowledged it. Out: every acknowledged trace is whole on
-//! the stores (each trace on the store that owns its partition), the
-//! stores' partitions cover the topic without overlap, and RED counts summed
-//! over the stores equal the spans sent.
+//! the stores (each on the store that owns its partition) and returns whole,
+//! exactly once, by id through the query node; the stores' partitions cover
+//! the topic without overlap; a paused store makes answers partial and says
+//! so; RED counts summed over the stores equal the spans sent; tail sampling
+//! on the stores keeps what all-in-one keeps from the same requests.
 
 mod support;
 
@@ -115,13 +118,15 @@ async fn spans_by_trace(client: &reqwest::Client, store: &Spoor) -> HashMap<Stri
             traces
                 .iter()
                 .map(|t| {
-                    let spans: BTreeSet<&str> = t["spans"]
-                        .as_array()
-                        .unwrap()
+                    let spans = t["spans"].as_array().unwrap();
+                    let unique: BTreeSet<&str> = spans
                         .iter()
                         .map(|s| s["spanID"].as_str().unwrap())
                         .collect();
-                    (t["traceID"].as_str().unwrap().to_string(), spans.len())
+                    // A span stored twice on one store would be a replay
+                    // the store failed to recognise.
+                    assert_eq!(unique.len(), spans.len(), "a span twice on one store");
+                    (t["traceID"].as_str().unwrap().to_string(), unique.len())
                 })
                 .collect()
         })
@@ -247,19 +252,116 @@ async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
         "server calls summed over the stores"
     );
 
-    // A store dies; the others take its partitions over and keep ingesting.
+    // A store dies in the middle of a wave, with records it consumed but
+    // had not committed; the others take its partitions over, read them
+    // again from the last commit, and keep ingesting.
+    let mut second = send_wave(&client, &collector, 30).await;
     store1.kill9();
+    second.extend(send_wave(&client, &collector, 30).await);
     balanced(&client, &[&store2, &store3]).await;
-    let second = send_wave(&client, &collector, 60).await;
     every_trace_whole(&client, &[&store2, &store3], &second).await;
 
     // It comes back on its data, and a fourth store joins.
     store1.restart();
     let store4 = start(&config, "store-4", "store");
-    balanced(&client, &[&store1, &store2, &store3, &store4]).await;
+    let stores = [&store1, &store2, &store3, &store4];
+    balanced(&client, &stores).await;
     let third = send_wave(&client, &collector, 60).await;
     let all: Vec<TraceId> = first.iter().chain(&second).chain(&third).copied().collect();
-    every_trace_whole(&client, &[&store1, &store2, &store3, &store4], &all).await;
+    every_trace_whole(&client, &stores, &all).await;
+
+    // A query node over the four: every acknowledged trace whole, once,
+    // by id; a search finds each once.
+    let query = query_node(&config, &stores);
+    whole_through_query(&client, &query, &all).await;
+    let found = spans_by_trace(&client, &query).await;
+    assert!(all
+        .iter()
+        .all(|id| found.get(&id.to_hex32()) == Some(&SPANS_PER_TRACE)));
+
+    // A paused store: the answer carries what the others hold and says
+    // it is partial.
+    let paused = store2.pid().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-STOP", &paused])
+        .status()
+        .unwrap()
+        .success());
+    let url = format!(
+        "{}/api/traces?service={SERVICE}&limit=100000&lookback=1h",
+        query.query_url()
+    );
+    let resp = client.get(url).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()
+            .get("x-spoor-partial")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let notes = body["errors"].as_array().expect("errors listed");
+    assert!(
+        notes.iter().any(|e| e["msg"]
+            .as_str()
+            .unwrap_or("")
+            .contains(&store2.query_url().replace("http://", ""))),
+        "the note names the paused store: {notes:?}"
+    );
+    assert!(
+        !body["data"].as_array().unwrap().is_empty(),
+        "the other stores still answer"
+    );
+    assert!(std::process::Command::new("kill")
+        .args(["-CONT", &paused])
+        .status()
+        .unwrap()
+        .success());
+    whole_through_query(&client, &query, &all).await;
+}
+
+/// A query node over `stores`.
+fn query_node(config: &str, stores: &[&Spoor]) -> Spoor {
+    let urls: Vec<String> = stores.iter().map(|s| s.query_url()).collect();
+    Spoor::start_with(&[
+        "--config",
+        config,
+        "--cluster-stores",
+        &urls.join(","),
+        "query",
+    ])
+}
+
+/// Every trace of `ids` returns whole, each span once, by id through the
+/// query node.
+async fn whole_through_query(client: &reqwest::Client, query: &Spoor, ids: &[TraceId]) {
+    for id in ids {
+        let url = format!(
+            "{}/api/traces/{}?raw=true",
+            query.query_url(),
+            id.to_hex32()
+        );
+        let resp = client.get(url).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "trace {} by id", id.to_hex32());
+        assert!(resp.headers().get("x-spoor-partial").is_none());
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let traces = body["data"].as_array().unwrap();
+        assert_eq!(traces.len(), 1);
+        let spans: Vec<&str> = traces[0]["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["spanID"].as_str().unwrap())
+            .collect();
+        let unique: BTreeSet<&&str> = spans.iter().collect();
+        assert_eq!(
+            spans.len(),
+            SPANS_PER_TRACE,
+            "trace {} not whole or a span twice",
+            id.to_hex32()
+        );
+        assert_eq!(unique.len(), SPANS_PER_TRACE);
+    }
 }
 
 /// Trace ids `store` finds for `SERVICE`.

@@ -13,6 +13,7 @@
 //! the partition waits (its lag grows) rather than lose a record. A record
 //! that does not decode is counted, logged and skipped.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -181,6 +182,19 @@ impl SpanConsumer {
                     Err(_) => break,
                 }
             }
+            // Records this node made durable before a restart are skipped
+            // (their offsets are still stored).
+            let skipped: BTreeMap<u32, i64> = records
+                .iter()
+                .filter(|r| self.state.already_applied(r.partition, r.offset))
+                .fold(BTreeMap::new(), |mut last, r| {
+                    let entry = last.entry(r.partition).or_insert(r.offset);
+                    *entry = (*entry).max(r.offset);
+                    last
+                });
+            if !skipped.is_empty() {
+                records.retain(|r| !self.state.already_applied(r.partition, r.offset));
+            }
             let batch = match tokio::task::spawn_blocking(move || decode_batch(&records)).await {
                 Ok(batch) => batch,
                 Err(error) => {
@@ -197,7 +211,7 @@ impl SpanConsumer {
                     "skipping records that do not decode"
                 );
             }
-            let last_offsets = batch.last_offsets.clone();
+            let mut last_offsets = batch.last_offsets.clone();
             let (valid, invalid) = (batch.valid, batch.invalid);
             if batch.data.span_count() > 0
                 && !self.write_durably(&pipeline, batch.data, &mut stop).await
@@ -205,6 +219,11 @@ impl SpanConsumer {
                 break;
             }
             metrics::consumed(valid, invalid);
+            self.state.applied_up_to(&last_offsets);
+            for (partition, offset) in skipped {
+                let last = last_offsets.entry(partition).or_insert(offset);
+                *last = (*last).max(offset);
+            }
             for (partition, offset) in last_offsets {
                 if let Err(error) =
                     self.consumer

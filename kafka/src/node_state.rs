@@ -16,6 +16,9 @@ use serde::{Deserialize, Serialize};
 
 /// The file under the data directory listing the partitions ever held.
 pub const HELD_FILE: &str = "kafka-held-partitions.json";
+/// The file under the data directory with, per partition, the last offset
+/// this node made durable.
+pub const APPLIED_FILE: &str = "kafka-applied-offsets.json";
 
 /// A store node's partitions, as reported to query nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +45,8 @@ pub struct NodeState {
     held: Mutex<BTreeSet<u32>>,
     lag: Mutex<BTreeMap<u32, u64>>,
     held_path: PathBuf,
+    applied: Mutex<BTreeMap<u32, i64>>,
+    applied_path: PathBuf,
 }
 
 impl NodeState {
@@ -49,17 +54,9 @@ impl NodeState {
     /// `data_dir` (a missing or unreadable file is an empty list, logged).
     pub fn load(node: String, data_dir: &Path, partition_count: u32) -> NodeState {
         let held_path = data_dir.join(HELD_FILE);
-        let held = match std::fs::read(&held_path) {
-            Ok(bytes) => serde_json::from_slice::<BTreeSet<u32>>(&bytes).unwrap_or_else(|error| {
-                tracing::warn!(path = %held_path.display(), %error, "ignoring an unreadable list of held partitions");
-                BTreeSet::new()
-            }),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
-            Err(error) => {
-                tracing::warn!(path = %held_path.display(), %error, "cannot read the list of held partitions");
-                BTreeSet::new()
-            }
-        };
+        let held: BTreeSet<u32> = read_json(&held_path).unwrap_or_default();
+        let applied_path = data_dir.join(APPLIED_FILE);
+        let applied = read_json(&applied_path).unwrap_or_default();
         NodeState {
             node,
             partition_count: AtomicU32::new(partition_count),
@@ -67,7 +64,30 @@ impl NodeState {
             held: Mutex::new(held),
             lag: Mutex::new(BTreeMap::new()),
             held_path,
+            applied: Mutex::new(applied),
+            applied_path,
         }
+    }
+
+    /// Whether the record at `offset` of `partition` is already durable
+    /// here (read again after this node's own restart): it is skipped, so a
+    /// node that gets its partitions back stores and counts nothing twice.
+    pub fn already_applied(&self, partition: u32, offset: i64) -> bool {
+        self.applied
+            .lock()
+            .get(&partition)
+            .is_some_and(|last| offset <= *last)
+    }
+
+    /// Records that everything up to `offset` of each partition is durable
+    /// here (after the batch's write; kept across restarts).
+    pub fn applied_up_to(&self, offsets: &BTreeMap<u32, i64>) {
+        let mut applied = self.applied.lock();
+        for (partition, offset) in offsets {
+            let last = applied.entry(*partition).or_insert(*offset);
+            *last = (*last).max(*offset);
+        }
+        write_json(&self.applied_path, &*applied);
     }
 
     /// Partitions were assigned: owned now, and held from now on.
@@ -128,16 +148,38 @@ impl NodeState {
         }
     }
 
-    /// Writes the held list beside the store (temp file, then rename).
+    /// Writes the held list beside the store.
     fn persist(&self, held: &BTreeSet<u32>) {
-        let tmp = self.held_path.with_extension("json.tmp");
-        let written = serde_json::to_vec(held)
-            .map_err(std::io::Error::other)
-            .and_then(|bytes| std::fs::write(&tmp, bytes))
-            .and_then(|()| std::fs::rename(&tmp, &self.held_path));
-        if let Err(error) = written {
-            tracing::warn!(path = %self.held_path.display(), %error, "cannot record the held partitions");
+        write_json(&self.held_path, held);
+    }
+}
+
+/// Reads a JSON file; a missing one is `None`, an unreadable one is logged.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => {
+            tracing::warn!(path = %path.display(), %error, "cannot read");
+            return None;
         }
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(
+            |error| tracing::warn!(path = %path.display(), %error, "ignoring an unreadable file"),
+        )
+        .ok()
+}
+
+/// Writes a JSON file whole (temp file, then rename).
+fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) {
+    let tmp = path.with_extension("json.tmp");
+    let written = serde_json::to_vec(value)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| std::fs::write(&tmp, bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(error) = written {
+        tracing::warn!(path = %path.display(), %error, "cannot record the kafka partition state");
     }
 }
 
@@ -164,6 +206,20 @@ mod tests {
         assert!(report.assigned.is_empty());
         assert_eq!(report.held, [1, 5]);
         assert_eq!(report.partition_count, 8);
+    }
+
+    #[test]
+    fn applied_offsets_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = NodeState::load("n".into(), dir.path(), 4);
+        assert!(!state.already_applied(2, 0));
+        state.applied_up_to(&BTreeMap::from([(2, 41), (3, 7)]));
+        state.applied_up_to(&BTreeMap::from([(2, 40)]));
+        let again = NodeState::load("n".into(), dir.path(), 4);
+        assert!(again.already_applied(2, 41));
+        assert!(!again.already_applied(2, 42));
+        assert!(again.already_applied(3, 0));
+        assert!(!again.already_applied(1, 0));
     }
 
     #[test]

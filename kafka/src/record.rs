@@ -64,14 +64,12 @@ pub fn split_by_trace(data: TracesData) -> Vec<TraceRecord> {
             resource,
             scope_spans,
             schema_url,
-            ..
         } = rs;
         for ss in scope_spans {
             let ScopeSpans {
                 scope,
                 spans,
                 schema_url: scope_schema,
-                ..
             } = ss;
             for span in spans {
                 let id = span.trace_id();
@@ -117,7 +115,6 @@ fn scope_slot<'a>(
                 resource: resource.clone(),
                 scope_spans: Vec::new(),
                 schema_url: schema_url.to_string(),
-                ..ResourceSpans::default()
             });
             trace.resource_spans.len() - 1
         }
@@ -134,7 +131,6 @@ fn scope_slot<'a>(
                 scope: scope.clone(),
                 spans: Vec::new(),
                 schema_url: scope_schema.to_string(),
-                ..ScopeSpans::default()
             });
             rs.scope_spans.len() - 1
         }
@@ -160,8 +156,8 @@ mod tests {
 
     fn span(trace: u8, id: u8) -> Span {
         Span {
-            trace_id: vec![trace; 16],
-            span_id: vec![id; 8],
+            trace_id: vec![trace; 16].into(),
+            span_id: vec![id; 8].into(),
             name: format!("op-{id}"),
             ..Span::default()
         }

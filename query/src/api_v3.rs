@@ -246,7 +246,7 @@ fn merge(traces: Vec<model::TracesData>, raw: bool) -> model::TracesData {
 /// `GET /api/v3/services` → `{"services":[…]}` (always present).
 pub(crate) async fn services(State(state): State<AppState>) -> Result<Response, V3Error> {
     let store = state.store.clone();
-    let services = blocking(move || Ok(store.services())).await?;
+    let services = blocking(move || Ok(store.services()?)).await?;
     Ok(json_body(&json!({ "services": services })))
 }
 
@@ -266,7 +266,7 @@ pub(crate) async fn operations(
         },
     };
     let store = state.store.clone();
-    let operations = blocking(move || Ok(store.operations(&service, kind))).await?;
+    let operations = blocking(move || Ok(store.operations(&service, kind)?)).await?;
     let items: Vec<Json> = operations
         .into_iter()
         .map(|op| {
@@ -295,7 +295,7 @@ pub(crate) async fn get_trace(
     let raw = bool_param(&params, &["rawTraces", "raw_traces"])?;
     let store = state.store.clone();
     let cap = state.settings.max_spans_per_trace;
-    let found = blocking(move || Ok(trace_or_archived(&store, trace_id)?)).await?;
+    let found = blocking(move || Ok(trace_or_archived(&*store, trace_id)?)).await?;
     let Some(mut trace) = found.filter(|t| t.span_count() > 0) else {
         return Err(V3Error::NotFound("trace not found"));
     };
@@ -372,7 +372,7 @@ pub(crate) async fn dependencies(
     let store = state.store.clone();
     let links = blocking(move || {
         let links = crate::dependencies::links_in_window(
-            &store,
+            &*store,
             end_ms,
             lookback_ms,
             crate::dependencies::DEFAULT_LOOKBACK_MS,

@@ -10,7 +10,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
-use spoor_storage::{DependencyLink, StorageError, Store};
+use spoor_storage::{DependencyLink, StorageError, TraceSource};
 
 /// Jaeger's default look-back of `/api/dependencies` (24 h).
 pub const DEFAULT_LOOKBACK_MS: u64 = 86_400_000;
@@ -52,7 +52,7 @@ fn now_ms() -> u64 {
 /// The links of `[end − lookback, end]` (ms; `end` defaults to now,
 /// `lookback` to `default_lookback_ms`; negative values count as 0).
 pub fn links_in_window(
-    store: &Store,
+    store: &dyn TraceSource,
     end_ms: Option<i64>,
     lookback_ms: Option<i64>,
     default_lookback_ms: u64,

@@ -2,7 +2,7 @@
 //! calls), `jaeger.api_v3.QueryService`, `grpc.health.v1.Health` and server
 //! reflection, assembled by [`query_grpc_routes`].
 //!
-//! In: gRPC requests and the shared [`Store`]. Out: streamed span chunks
+//! In: gRPC requests and the shared [`TraceSource`]. Out: streamed span chunks
 //! (api_v2: at most [`CHUNK_SPANS`] spans per message, trace after trace,
 //! each span with its full process) and OTLP `TracesData` (api_v3: one
 //! message per trace), or a status: INVALID_ARGUMENT for bad requests,
@@ -21,7 +21,7 @@ use futures::{Stream, StreamExt};
 use spoor_proto::ids::TraceId;
 use spoor_proto::jaeger::{api_v2, api_v3};
 use spoor_proto::model::{self, span_kind_from_name, span_kind_name};
-use spoor_storage::{Store, TraceQuery};
+use spoor_storage::{TraceQuery, TraceSource};
 use tonic::{Request, Response, Status};
 
 use crate::adjust::adjust_trace;
@@ -40,7 +40,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 /// State shared by both query services.
 #[derive(Clone)]
 struct Backend {
-    store: Arc<Store>,
+    store: Arc<dyn TraceSource>,
     settings: Arc<QueryHttpSettings>,
 }
 
@@ -48,13 +48,17 @@ impl Backend {
     async fn blocking<T, F>(&self, what: &'static str, work: F) -> Result<T, Status>
     where
         T: Send + 'static,
-        F: FnOnce(&Store) -> Result<T, spoor_storage::StorageError> + Send + 'static,
+        F: FnOnce(&dyn TraceSource) -> Result<T, spoor_storage::StorageError> + Send + 'static,
     {
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || work(&store))
-            .await
-            .map_err(|e| Status::internal(format!("query task failed: {e}")))?
-            .map_err(|e| Status::internal(format!("{what}: {e}")))
+        // Partial-answer notes are logged and become the response's
+        // `x-spoor-partial` metadata (see `query_grpc_routes`).
+        let (result, notes) =
+            tokio::task::spawn_blocking(move || crate::partial::run_noted(|| work(&*store)))
+                .await
+                .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
+        crate::partial::hand_over(notes);
+        result.map_err(|e| Status::internal(format!("{what}: {e}")))
     }
 
     /// The operations of a service, optionally of one span kind (Jaeger's
@@ -72,7 +76,7 @@ impl Backend {
             },
         };
         self.blocking("failed to read operations", move |store| {
-            Ok(store.operations(&service, kind))
+            store.operations(&service, kind)
         })
         .await
     }
@@ -247,7 +251,7 @@ impl api_v2::query_service_server::QueryService for QueryServiceV2 {
     ) -> Result<Response<api_v2::GetServicesResponse>, Status> {
         let services = self
             .backend
-            .blocking("failed to read services", |store| Ok(store.services()))
+            .blocking("failed to read services", |store| store.services())
             .await?;
         Ok(Response::new(api_v2::GetServicesResponse { services }))
     }
@@ -387,7 +391,7 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
     ) -> Result<Response<api_v3::GetServicesResponse>, Status> {
         let services = self
             .backend
-            .blocking("failed to read services", |store| Ok(store.services()))
+            .blocking("failed to read services", |store| store.services())
             .await?;
         Ok(Response::new(api_v3::GetServicesResponse { services }))
     }
@@ -440,7 +444,7 @@ impl api_v3::query_service_server::QueryService for QueryServiceV3 {
 /// health (SERVING for "" and each query service name) and reflection (v1
 /// and v1alpha). The caller validates `settings` first.
 pub async fn query_grpc_routes(
-    store: Arc<Store>,
+    store: Arc<dyn TraceSource>,
     settings: QueryHttpSettings,
 ) -> Result<tonic::service::Routes, tonic_reflection::server::Error> {
     use tonic_health::ServingStatus;
@@ -468,9 +472,15 @@ pub async fn query_grpc_routes(
     let reflection_v1alpha = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(spoor_proto::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    Ok(tonic::service::Routes::new(v2)
+    let routes = tonic::service::Routes::new(v2)
         .add_service(v3)
         .add_service(health)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha))
+        .add_service(reflection_v1alpha);
+    // A partial answer carries `x-spoor-partial: true` in its metadata.
+    Ok(tonic::service::Routes::from(
+        routes
+            .into_axum_router()
+            .layer(axum::middleware::from_fn(crate::partial::mark_partial)),
+    ))
 }

@@ -1,7 +1,7 @@
 //! The endpoints of the Jaeger v1 HTTP API.
 //!
 //! In: HTTP requests routed by [`crate::jaeger_http_router`] (path segments
-//! and raw query strings) and the shared [`Store`]. Out: JSON responses in the
+//! and raw query strings) and the shared [`TraceSource`]. Out: JSON responses in the
 //! v1 envelope (`application/json`, 4-space indented with `prettyPrint`), or
 //! an [`ApiError`] that [`crate::error`] turns into Jaeger's error response.
 //!
@@ -20,31 +20,36 @@ use http::{HeaderValue, StatusCode};
 use serde::Serialize;
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{self, span_kind_from_name, span_kind_name};
-use spoor_storage::Store;
+use spoor_storage::source::partial_notes;
+use spoor_storage::TraceSource;
 
 use crate::adjust::{adjust_trace, AdjustOptions};
 use crate::cap::{cap_model_trace, cap_warning};
 use crate::error::ApiError;
 use crate::jaeger_json::{spans_from_model, Envelope, ErrorItem, OperationItem, Trace};
 use crate::params::{parse_go_int, parse_trace_id, ParamError, QueryParams, SearchParams};
+use crate::partial;
 use crate::settings::QueryHttpSettings;
 
 /// What every handler shares.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    pub(crate) store: Arc<Store>,
+    pub(crate) store: Arc<dyn TraceSource>,
     pub(crate) settings: Arc<QueryHttpSettings>,
 }
 
-/// Runs store work (and the CPU work on its result) off the async threads.
+/// Runs store work (and the CPU work on its result) off the async threads;
+/// the source's partial-answer notes go to the request ([`partial`]).
 pub(crate) async fn blocking<T, F>(work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(work)
+    let (result, notes) = tokio::task::spawn_blocking(move || partial::run_noted(work))
         .await
-        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?
+        .map_err(|e| ApiError::Internal(format!("query task failed: {e}")))?;
+    partial::hand_over(notes);
+    result
 }
 
 /// Serialises a response body, indented with 4 spaces when asked.
@@ -78,7 +83,7 @@ fn catalogue<T: Serialize>(items: Vec<T>, pretty: bool) -> Result<Response, ApiE
         total,
         limit: 0,
         offset: 0,
-        errors: None,
+        errors: partial::error_items(&partial::current_notes()),
     };
     Ok(json_response(to_json(&envelope, pretty)?))
 }
@@ -117,7 +122,7 @@ pub(crate) async fn services(
 ) -> Result<Response, ApiError> {
     let params = QueryParams::parse(query.as_deref());
     let store = state.store.clone();
-    let services = blocking(move || Ok(store.services())).await?;
+    let services = blocking(move || Ok(store.services()?)).await?;
     catalogue(services, params.pretty_print())
 }
 
@@ -131,7 +136,7 @@ pub(crate) async fn service_operations(
     let service = path_segment(path)?;
     let params = QueryParams::parse(query.as_deref());
     let store = state.store.clone();
-    let operations = blocking(move || Ok(store.operations(&service, None))).await?;
+    let operations = blocking(move || Ok(store.operations(&service, None)?)).await?;
     let mut names: Vec<String> = operations.into_iter().map(|op| op.name).collect();
     names.sort();
     names.dedup();
@@ -157,7 +162,7 @@ pub(crate) async fn operations(
         },
     };
     let store = state.store.clone();
-    let operations = blocking(move || Ok(store.operations(&service, kind))).await?;
+    let operations = blocking(move || Ok(store.operations(&service, kind)?)).await?;
     let items: Vec<OperationItem> = operations
         .into_iter()
         .map(|op| OperationItem {
@@ -185,12 +190,13 @@ pub(crate) async fn search(
             let mut data = Vec::with_capacity(trace_ids.len());
             let mut errors = Vec::new();
             for id in trace_ids {
-                let found = trace_or_archived(&store, id)?;
+                let found = trace_or_archived(&*store, id)?;
                 match found.and_then(|trace| render_trace(trace, raw, options, cap)) {
                     Some(trace) => data.push(trace),
                     None => errors.push(trace_not_found_item(id)),
                 }
             }
+            errors.extend(partial::error_items(&partial_notes()).unwrap_or_default());
             let errors = (!errors.is_empty()).then_some(errors);
             to_json(
                 &Envelope {
@@ -209,11 +215,20 @@ pub(crate) async fn search(
                 .into_iter()
                 .filter_map(|trace| render_trace(trace, raw, options, cap))
                 .collect();
-            to_json(&Envelope::data(data), pretty)
+            to_json(&noted(data), pretty)
         }
     })
     .await?;
     Ok(json_response(body))
+}
+
+/// A data envelope with the partial-answer notes of the work so far (on
+/// this blocking thread) in `errors`.
+fn noted<T>(data: T) -> Envelope<T> {
+    Envelope {
+        errors: partial::error_items(&partial_notes()),
+        ..Envelope::data(data)
+    }
 }
 
 fn trace_not_found_item(id: TraceId) -> ErrorItem {
@@ -241,9 +256,9 @@ pub(crate) async fn get_trace(
     let cap = state.settings.max_spans_per_trace;
     let store = state.store.clone();
     let body = blocking(move || {
-        let stored = trace_or_archived(&store, trace_id)?.ok_or(ApiError::TraceNotFound)?;
+        let stored = trace_or_archived(&*store, trace_id)?.ok_or(ApiError::TraceNotFound)?;
         let trace = render_trace(stored, raw, options, cap).ok_or(ApiError::TraceNotFound)?;
-        to_json(&Envelope::data([trace]), pretty)
+        to_json(&noted([trace]), pretty)
     })
     .await?;
     Ok(json_response(body))
@@ -269,13 +284,13 @@ pub(crate) async fn dependencies(
     let store = state.store.clone();
     let body = blocking(move || {
         let links = crate::dependencies::links_in_window(
-            &store,
+            &*store,
             window[0],
             window[1],
             crate::dependencies::DEFAULT_LOOKBACK_MS,
         )?;
         let links = crate::dependencies::jaeger_links_with(links, service.as_deref(), with_errors);
-        to_json(&Envelope::data(links), params.pretty_print())
+        to_json(&noted(links), params.pretty_print())
     })
     .await?;
     Ok(json_response(body))
@@ -357,7 +372,7 @@ pub(crate) async fn transform(
 
 /// A trace from the primary store, else its archived copy.
 pub(crate) fn trace_or_archived(
-    store: &Store,
+    store: &dyn TraceSource,
     id: TraceId,
 ) -> Result<Option<model::TracesData>, spoor_storage::StorageError> {
     match store.get_trace(id)?.filter(|t| t.span_count() > 0) {

@@ -1,7 +1,8 @@
 //! Spoor's query side: every API the Jaeger UI, Grafana, Kiali and Zipkin
 //! clients read traces through.
 //!
-//! In: HTTP and gRPC requests and the shared [`Store`]. Out:
+//! In: HTTP and gRPC requests and a [`TraceSource`] (the local store, or
+//! the fan-out over the store nodes, [`fanout`]). Out:
 //! - [`jaeger_http_router`] (query port, under the base path): the Jaeger v1
 //!   JSON API (`/api/services`, `/api/operations`, `/api/traces`,
 //!   `/api/archive/{id}`, `/api/dependencies`, `/api/transform`) with traces in
@@ -33,7 +34,7 @@ use std::sync::Arc;
 
 use axum::routing::{any, get, post};
 use axum::{middleware, Router};
-use spoor_storage::Store;
+use spoor_storage::TraceSource;
 
 pub mod adjust;
 mod api_v3;
@@ -42,12 +43,15 @@ pub mod cap;
 pub mod dependencies;
 pub mod duration;
 mod error;
+pub mod fanout;
 pub mod grpc;
 mod handlers;
+pub mod internal_api;
 pub mod jaeger_json;
 pub mod jaeger_proto;
 pub mod metrics_api;
 pub mod params;
+pub mod partial;
 pub mod rfc3339;
 mod search;
 mod settings;
@@ -59,7 +63,9 @@ pub mod zipkin_read;
 pub use api_v3::V3Error;
 pub use builtin_ui::builtin_ui_router;
 pub use error::ApiError;
+pub use fanout::{ClusterQuerySettings, FanOut};
 pub use grpc::query_grpc_routes;
+pub use internal_api::{internal_router, PartitionLag, PartitionReport};
 pub use settings::QueryHttpSettings;
 pub use ui_assets::jaeger_ui_router;
 pub use zipkin_read::{zipkin_read_router, ZipkinReadSettings};
@@ -74,7 +80,7 @@ pub use zipkin_read::{zipkin_read_router, ZipkinReadSettings};
 /// with a JSON error body. The router has no fallback of its own, so it
 /// merges with the UI's router. The caller validates `settings` first
 /// ([`QueryHttpSettings::validate`]).
-pub fn jaeger_http_router(store: Arc<Store>, settings: QueryHttpSettings) -> Router {
+pub fn jaeger_http_router(store: Arc<dyn TraceSource>, settings: QueryHttpSettings) -> Router {
     let base_path = settings.normalized_base_path().to_string();
     let state = handlers::AppState {
         store,
@@ -100,6 +106,7 @@ pub fn jaeger_http_router(store: Arc<Store>, settings: QueryHttpSettings) -> Rou
         .route("/api/v3/dependencies", get(api_v3::dependencies))
         .route("/api/{*rest}", any(handlers::unknown_api_path))
         .layer(middleware::map_response(handlers::json_method_not_allowed))
+        .layer(middleware::from_fn(partial::mark_partial))
         .with_state(state);
     if base_path.is_empty() {
         api

@@ -33,7 +33,7 @@ use http::{HeaderValue, StatusCode};
 use serde_json::{json, Value as Json};
 use spoor_proto::model::span_kind_from_name;
 use spoor_storage::aggregates::SeriesStats;
-use spoor_storage::Store;
+use spoor_storage::{SeriesFilter, TraceSource};
 
 use crate::jaeger_json::{Envelope, ErrorItem};
 use crate::params::{parse_go_bool, parse_go_int, QueryParams};
@@ -45,7 +45,7 @@ const MIN_STEP_MS: u64 = 1_000;
 
 #[derive(Clone)]
 struct MetricsState {
-    store: Arc<Store>,
+    store: Arc<dyn TraceSource>,
     enabled: bool,
 }
 
@@ -53,12 +53,13 @@ struct MetricsState {
 /// `enabled` false every route answers 501 as Jaeger does without a
 /// metrics backend. The routes are disjoint from `jaeger_http_router`'s, so
 /// the two merge.
-pub fn metrics_router(store: Arc<Store>, base_path: &str, enabled: bool) -> Router {
+pub fn metrics_router(store: Arc<dyn TraceSource>, base_path: &str, enabled: bool) -> Router {
     let api = Router::new()
         .route("/api/metrics/latencies", get(latencies))
         .route("/api/metrics/calls", get(calls))
         .route("/api/metrics/errors", get(errors))
         .route("/api/metrics/minstep", get(minstep))
+        .layer(axum::middleware::from_fn(crate::partial::mark_partial))
         .with_state(MetricsState { store, enabled });
     let base = base_path.trim_end_matches('/');
     if base.is_empty() {
@@ -269,9 +270,13 @@ async fn answer(
     }
     let query = parse_query(&params, now_ms())?;
     let store = state.store.clone();
-    let family = tokio::task::spawn_blocking(move || metric_family(&store, &query, metric))
-        .await
-        .map_err(|e| MetricsError::Internal(format!("metrics query failed: {e}")))??;
+    let (family, notes) = tokio::task::spawn_blocking(move || {
+        crate::partial::run_noted(|| metric_family(&*store, &query, metric))
+    })
+    .await
+    .map_err(|e| MetricsError::Internal(format!("metrics query failed: {e}")))?;
+    crate::partial::hand_over(notes);
+    let family = family?;
     Ok(json_response(&family.to_string()))
 }
 
@@ -279,16 +284,21 @@ async fn answer(
 type Grouped = BTreeMap<(String, Option<String>), BTreeMap<u64, SeriesStats>>;
 
 fn metric_family(
-    store: &Store,
+    store: &dyn TraceSource,
     query: &MetricsQuery,
     metric: Metric,
 ) -> Result<Json, MetricsError> {
     let start = query.end_ms.saturating_sub(query.lookback_ms);
     let first_bucket = start.saturating_sub(query.rate_per_ms) + 1;
     let buckets = store
-        .aggregate_buckets(first_bucket, query.end_ms, |k| {
-            query.services.contains(&k.service) && query.kinds.contains(&k.kind)
-        })
+        .aggregate_buckets(
+            first_bucket,
+            query.end_ms,
+            &SeriesFilter {
+                services: query.services.clone(),
+                kinds: query.kinds.clone(),
+            },
+        )
         .map_err(|e| MetricsError::Internal(e.to_string()))?;
     let mut grouped: Grouped = BTreeMap::new();
     for (bucket_start, bucket) in buckets {
@@ -403,7 +413,7 @@ fn rfc3339_ms(ms: u64) -> String {
 mod tests {
     use super::*;
     use spoor_storage::aggregates::SeriesKey;
-    use spoor_storage::{AggregateDelta, StorageConfig};
+    use spoor_storage::{AggregateDelta, StorageConfig, Store};
 
     fn store() -> (Arc<Store>, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
@@ -477,7 +487,7 @@ mod tests {
         let q = query(&format!(
             "service=svc&endTs={end}&lookback=120000&step=120000&ratePer=600000"
         ));
-        let calls = metric_family(&store, &q, Metric::Calls).unwrap();
+        let calls = metric_family(&*store, &q, Metric::Calls).unwrap();
         assert_eq!(calls["name"], "service_call_rate");
         assert_eq!(
             calls["metrics"][0]["labels"][0],
@@ -488,7 +498,7 @@ mod tests {
         assert_eq!(points[1]["gaugeValue"]["doubleValue"], json!(4.0 / 600.0));
         assert_eq!(points[0]["gaugeValue"]["doubleValue"], json!(0.0));
         let errors = metric_family(
-            &store,
+            &*store,
             &query(&format!(
                 "service=svc&endTs={end}&lookback=0&groupByOperation=true"
             )),
@@ -510,7 +520,7 @@ mod tests {
             json!(0.0)
         );
         let p95 = metric_family(
-            &store,
+            &*store,
             &query(&format!(
                 "service=svc&endTs={end}&lookback=120000&step=120000"
             )),
@@ -522,7 +532,7 @@ mod tests {
         assert_eq!(points[0]["gaugeValue"]["doubleValue"], json!("NaN"));
         let value = points[1]["gaugeValue"]["doubleValue"].as_f64().unwrap();
         assert!((36.0..=44.0).contains(&value), "{value}");
-        let none = metric_family(&store, &query("service=other"), Metric::Calls).unwrap();
+        let none = metric_family(&*store, &query("service=other"), Metric::Calls).unwrap();
         assert_eq!(none["metrics"], json!([]));
     }
 }

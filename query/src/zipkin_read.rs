@@ -5,7 +5,7 @@
 //! `/traces?serviceName&spanName&remoteServiceName&annotationQuery&minDuration&maxDuration&endTs&lookback&limit`
 //! (durations µs, `endTs`/`lookback` ms), `/trace/{traceId}`,
 //! `/traceMany?traceIds=`, `/dependencies?endTs&lookback`,
-//! `/autocompleteKeys`, `/autocompleteValues?key=`, and the shared [`Store`].
+//! `/autocompleteKeys`, `/autocompleteValues?key=`, and the shared [`TraceSource`].
 //! Out: Zipkin v2 JSON (names lower-cased, spans in Zipkin's field order via
 //! [`spoor_proto::zipkin_v2`]), `Access-Control-Allow-Origin: *`; 400/404
 //! errors as `text/plain` messages.
@@ -45,7 +45,7 @@ use serde_json::Value as Json;
 use spoor_proto::ids::TraceId;
 use spoor_proto::model;
 use spoor_proto::zipkin_v2::{encode_json, encode_json_bytes};
-use spoor_storage::{Store, TraceQuery};
+use spoor_storage::{TraceQuery, TraceSource};
 
 use crate::params::QueryParams;
 
@@ -107,7 +107,7 @@ impl ZipkinReadSettings {
 
 #[derive(Clone)]
 struct ZipkinState {
-    store: Arc<Store>,
+    store: Arc<dyn TraceSource>,
     settings: Arc<ZipkinReadSettings>,
 }
 
@@ -156,10 +156,11 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, spoor_storage::StorageError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(work)
+    let (result, notes) = tokio::task::spawn_blocking(move || crate::partial::run_noted(work))
         .await
-        .map_err(|e| ZipkinError::Internal(format!("query task failed: {e}")))?
-        .map_err(|e| ZipkinError::Internal(e.to_string()))
+        .map_err(|e| ZipkinError::Internal(format!("query task failed: {e}")))?;
+    crate::partial::hand_over(notes);
+    result.map_err(|e| ZipkinError::Internal(e.to_string()))
 }
 
 fn json_body(body: Vec<u8>, cache: bool) -> Response {
@@ -192,7 +193,7 @@ fn names_body(names: BTreeSet<String>) -> Response {
 /// Builds the read API, mounted at `/api/v2` and `/zipkin/api/v2`. It claims
 /// only those GET routes, so it merges with the Zipkin ingest router (which
 /// owns `POST /api/v2/spans`).
-pub fn zipkin_read_router(store: Arc<Store>, settings: ZipkinReadSettings) -> Router {
+pub fn zipkin_read_router(store: Arc<dyn TraceSource>, settings: ZipkinReadSettings) -> Router {
     let state = ZipkinState {
         store,
         settings: Arc::new(settings),
@@ -213,17 +214,22 @@ pub fn zipkin_read_router(store: Arc<Store>, settings: ZipkinReadSettings) -> Ro
                 get(autocomplete_values),
             );
     }
-    router.with_state(state)
+    router
+        .layer(axum::middleware::from_fn(crate::partial::mark_partial))
+        .with_state(state)
 }
 
 /// Stored service names whose lower-case form is `wanted` (Zipkin names are
 /// case-insensitive on read).
-fn stored_services(store: &Store, wanted: &str) -> Vec<String> {
-    store
-        .services()
+fn stored_services(
+    store: &dyn TraceSource,
+    wanted: &str,
+) -> Result<Vec<String>, spoor_storage::StorageError> {
+    Ok(store
+        .services()?
         .into_iter()
         .filter(|s| s.to_lowercase() == wanted)
-        .collect()
+        .collect())
 }
 
 fn required(params: &QueryParams, name: &str) -> Result<String, ZipkinError> {
@@ -236,7 +242,7 @@ fn required(params: &QueryParams, name: &str) -> Result<String, ZipkinError> {
 
 async fn services(State(state): State<ZipkinState>) -> Result<Response, ZipkinError> {
     let store = state.store.clone();
-    let services = blocking(move || Ok(store.services())).await?;
+    let services = blocking(move || store.services()).await?;
     Ok(names_body(
         services
             .into_iter()
@@ -253,11 +259,13 @@ async fn span_names(
     let service = required(&QueryParams::parse(query.as_deref()), "serviceName")?;
     let store = state.store.clone();
     let names = blocking(move || {
-        Ok(stored_services(&store, &service)
-            .iter()
-            .flat_map(|s| store.operations(s, None))
-            .map(|op| op.name.to_lowercase())
-            .collect::<BTreeSet<_>>())
+        let mut names = BTreeSet::new();
+        for service in stored_services(&*store, &service)? {
+            for op in store.operations(&service, None)? {
+                names.insert(op.name.to_lowercase());
+            }
+        }
+        Ok(names)
     })
     .await?;
     Ok(names_body(names))
@@ -273,7 +281,7 @@ fn now_ms() -> u64 {
 /// Recent traces with a span of one of `services` (all services when `None`)
 /// starting in `[start_ms, end_ms]`, newest first, Zipkin-encoded.
 fn recent_traces(
-    store: &Store,
+    store: &dyn TraceSource,
     services: Option<Vec<String>>,
     start_ms: u64,
     end_ms: u64,
@@ -313,10 +321,10 @@ async fn remote_services(
     let lookback = state.settings.default_lookback.as_millis() as u64;
     let limit = state.settings.candidate_traces;
     let names = blocking(move || {
-        let services = stored_services(&store, &service);
+        let services = stored_services(&*store, &service)?;
         let end = now_ms();
         let traces = recent_traces(
-            &store,
+            &*store,
             Some(services),
             end.saturating_sub(lookback),
             end,
@@ -536,14 +544,14 @@ async fn traces(
     let page = state.settings.candidate_traces.max(1);
     let strict = state.settings.strict_trace_id;
     let body = blocking(move || {
-        let services = criteria
-            .service
-            .as_ref()
-            .map(|s| stored_services(&store, s));
+        let services = match criteria.service.as_ref() {
+            Some(s) => Some(stored_services(&*store, s)?),
+            None => None,
+        };
         if services.as_ref().is_some_and(Vec::is_empty) {
             return Ok(b"[]".to_vec());
         }
-        let traces = search_traces(&store, &criteria, services, page, strict)?;
+        let traces = search_traces(&*store, &criteria, services, page, strict)?;
         Ok(trace_list(&traces))
     })
     .await?;
@@ -563,7 +571,7 @@ async fn traces(
 /// stands for every trace sharing its low 64 bits, checked and answered as
 /// one trace.
 fn search_traces(
-    store: &Store,
+    store: &dyn TraceSource,
     criteria: &TraceCriteria,
     services: Option<Vec<String>>,
     page: usize,
@@ -734,7 +742,7 @@ fn normalize_trace_id(text: &str) -> Result<(TraceId, String), ZipkinError> {
 /// The spans of trace `id`: of exactly that id when `strict`, else of every
 /// id sharing its low 64 bits. `None` when there are none.
 fn lookup(
-    store: &Store,
+    store: &dyn TraceSource,
     id: TraceId,
     strict: bool,
 ) -> Result<Option<model::TracesData>, spoor_storage::StorageError> {
@@ -753,7 +761,7 @@ async fn trace(
     let (id, normalized) = normalize_trace_id(&text)?;
     let store = state.store.clone();
     let strict = state.settings.strict_trace_id;
-    let found = blocking(move || lookup(&store, id, strict)).await?;
+    let found = blocking(move || lookup(&*store, id, strict)).await?;
     match found {
         Some(trace) => Ok(json_body(encode_json_bytes(&trace), false)),
         None => Err(ZipkinError::NotFound(normalized)),
@@ -796,7 +804,7 @@ async fn trace_many(
             if !strict && !groups.insert(id.low()) {
                 continue;
             }
-            found.extend(lookup(&store, id, strict)?);
+            found.extend(lookup(&*store, id, strict)?);
         }
         Ok(found)
     })
@@ -816,12 +824,10 @@ async fn dependencies(
     let lookback = positive(&params, "lookback")?.map(|v| v.min(i64::MAX as u64) as i64);
     let default_lookback = state.settings.default_lookback.as_millis() as u64;
     let store = state.store.clone();
-    let links = tokio::task::spawn_blocking(move || {
-        crate::dependencies::links_in_window(&store, end, lookback, default_lookback)
+    let links = blocking(move || {
+        crate::dependencies::links_in_window(&*store, end, lookback, default_lookback)
     })
-    .await
-    .map_err(|e| ZipkinError::Internal(e.to_string()))?
-    .map_err(|e| ZipkinError::Internal(e.to_string()))?;
+    .await?;
     let body = serde_json::to_vec(&crate::dependencies::zipkin_links(links))
         .map_err(|e| ZipkinError::Internal(e.to_string()))?;
     Ok(json_body(body, false))
@@ -852,7 +858,7 @@ async fn autocomplete_values(
     let limit = state.settings.candidate_traces;
     let values = blocking(move || {
         let end = now_ms();
-        let traces = recent_traces(&store, None, end.saturating_sub(lookback), end, limit)?;
+        let traces = recent_traces(&*store, None, end.saturating_sub(lookback), end, limit)?;
         Ok(traces
             .iter()
             .flat_map(|(_, spans)| spans)

@@ -13,6 +13,7 @@
 
 mod all_in_one;
 mod collector;
+mod query;
 mod query_ports;
 mod receivers;
 mod store;
@@ -54,6 +55,8 @@ pub enum Role {
     Collector,
     /// Kafka partitions into the embedded store; the query API over them.
     Store,
+    /// The read APIs over every store node; no state.
+    Query,
 }
 
 impl Role {
@@ -62,6 +65,7 @@ impl Role {
             Role::AllInOne => "all-in-one",
             Role::Collector => "collector",
             Role::Store => "store",
+            Role::Query => "query",
         }
     }
 }
@@ -89,6 +93,7 @@ pub fn run(role: Role, config: Config) -> anyhow::Result<()> {
             Role::AllInOne => all_in_one::serve(config, metrics).await,
             Role::Collector => collector::serve(config, metrics).await,
             Role::Store => store::serve(config, metrics).await,
+            Role::Query => query::serve(config, metrics).await,
         }
     })
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use spoor_collector::grpc_refusal::{ByService, RefusalLayer};
-use spoor_storage::Store;
+use spoor_storage::source::TraceSource;
 use tokio::sync::watch;
 
 use super::{bind, http, stopped, Servers};
@@ -21,7 +21,7 @@ use crate::lenient_http::LenientListener;
 /// What the query ports serve.
 pub(super) struct QueryPorts {
     /// Where traces are read from.
-    pub source: Arc<Store>,
+    pub source: Arc<dyn TraceSource>,
     /// Whether the SPM API has analytics behind it.
     pub analytics: bool,
     /// Routes merged onto the query HTTP port.

@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap};
 use parking_lot::{Mutex, RwLock};
 use prost::Message;
 use rocksdb::{DBCompressionType, Options, WriteBatch};
+use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
 use crate::keys;
@@ -63,7 +64,7 @@ pub fn bucket_lower_us(index: u32) -> f64 {
 
 /// What identifies a RED series: service, operation (span name), span kind
 /// and status code (the model's enum values).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct SeriesKey {
     /// Service name.
     pub service: String,
@@ -76,7 +77,7 @@ pub struct SeriesKey {
 }
 
 /// Calls, errors and the latency distribution of one series.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SeriesStats {
     /// Spans counted.
     pub calls: u64,
@@ -138,7 +139,7 @@ impl SeriesStats {
 }
 
 /// Calls and errors over one dependency link.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EdgeStats {
     /// Calls (span pairs) counted.
     pub calls: u64,
@@ -147,13 +148,15 @@ pub struct EdgeStats {
 }
 
 /// The aggregates of one time bucket.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BucketAggregates {
     /// Width of the bucket in ms.
     pub width_ms: u64,
-    /// RED series.
+    /// RED series (a list of pairs on the wire: JSON keys are strings).
+    #[serde(with = "crate::source::map_as_pairs")]
     pub series: HashMap<SeriesKey, SeriesStats>,
     /// Dependency links: (parent service, child service) → counts.
+    #[serde(with = "crate::source::map_as_pairs")]
     pub edges: HashMap<(String, String), EdgeStats>,
 }
 
@@ -205,7 +208,7 @@ impl AggregateDelta {
 }
 
 /// One summed dependency link of a window.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct DependencyLink {
     /// The calling service.
     pub parent: String,

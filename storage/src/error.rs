@@ -19,6 +19,10 @@ pub enum StorageError {
     /// The configuration cannot be used.
     #[error("invalid storage configuration: {0}")]
     Config(String),
+    /// A remote source (the store nodes behind a query node) could not give
+    /// any answer.
+    #[error("no store answered: {0}")]
+    Unavailable(String),
 }
 
 impl From<rocksdb::Error> for StorageError {

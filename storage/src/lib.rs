@@ -22,6 +22,9 @@
 //! ([`rocks`] lists the parts). Retention drops whole partitions, so disk is
 //! freed at once.
 //!
+//! Readers that must not care whether the data is local (the query crate)
+//! use the [`TraceSource`] trait ([`source`]), which [`Store`] implements.
+//!
 //! This crate never sees a wire format other than the canonical model, and
 //! knows nothing of receivers or HTTP. Start reading at [`Store`].
 
@@ -49,6 +52,7 @@ pub mod rocks;
 pub mod routing;
 mod search;
 mod settings;
+pub mod source;
 mod summary;
 mod wal;
 mod write;
@@ -62,4 +66,5 @@ pub use prepare::{prepare_batch, PreparedBatch, PreparedTrace};
 pub use query::{Operation, TraceQuery};
 pub use rocks::{Store, StoreStats};
 pub use search::{FoundTrace, SearchCursor};
+pub use source::{SeriesFilter, TraceSource};
 pub use summary::SpanSummary;

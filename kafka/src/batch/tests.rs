@@ -16,8 +16,8 @@ fn value(trace: u8, span: u8) -> Vec<u8> {
         resource_spans: vec![ResourceSpans {
             scope_spans: vec![ScopeSpans {
                 spans: vec![Span {
-                    trace_id: vec![trace; 16],
-                    span_id: vec![span; 8],
+                    trace_id: vec![trace; 16].into(),
+                    span_id: vec![span; 8].into(),
                     ..Span::default()
                 }],
                 ..ScopeSpans::default()
@@ -117,9 +117,9 @@ proptest! {
                     position = committed;
                 }
             }
-            for p in 0..3 {
+            for (p, &upto) in committed.iter().enumerate() {
                 // Everything below the committed offset is durable.
-                for o in 0..committed[p] {
+                for o in 0..upto {
                     prop_assert!(durable.contains(&(p as u32, o)), "offset {o} of {p} committed but not durable");
                 }
             }
