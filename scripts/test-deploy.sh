@@ -3,12 +3,14 @@
 # strict Kubernetes schema validation of every manifest and of the Helm chart
 # rendered with several value sets (kubernetes-validate), chart render, lint
 # and values schema with a real Helm engine (helm-python-sdk), promtool
-# check/test of the Prometheus rules, and every dashboard and rule query
-# against a real Prometheus scraping a running Spoor.
+# check/test of the Prometheus rules, every dashboard and rule query
+# against a real Prometheus scraping a running Spoor, and the chart's split
+# mode (collector and store as rendered) on a real tansu broker.
 #
 #   scripts/test-deploy.sh target/debug/spoor
 #
-# Tools: scripts/install-deploy-tools.sh (run by scripts/install-prereqs.sh).
+# Tools: scripts/install-deploy-tools.sh and scripts/install-kafka-tools.sh
+# (both run by scripts/install-prereqs.sh).
 # A missing tool is a failure, never a skip.
 set -euo pipefail
 
