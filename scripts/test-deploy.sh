@@ -23,6 +23,10 @@ if [ ! -x "$python" ] || ! command -v promtool >/dev/null || ! command -v promet
   echo "test-deploy: tools missing: run scripts/install-deploy-tools.sh" >&2
   exit 1
 fi
+if ! bash "$root/scripts/find-tansu.sh" >/dev/null; then
+  echo "test-deploy: the tansu broker is missing: run scripts/install-kafka-tools.sh" >&2
+  exit 1
+fi
 
 cd "$root"
 # Bounded: the whole suite takes about a minute; ten is a hang.
