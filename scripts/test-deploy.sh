@@ -5,7 +5,7 @@
 # and values schema with a real Helm engine (helm-python-sdk), promtool
 # check/test of the Prometheus rules, every dashboard and rule query
 # against a real Prometheus scraping a running Spoor, and the chart's split
-# mode (collector and store as rendered) on a real tansu broker.
+# mode (collector, store and query node as rendered) on a real tansu broker.
 #
 #   scripts/test-deploy.sh target/debug/spoor
 #

@@ -1,10 +1,12 @@
-"""The split mode's rendered collector and store running for real: the
-chart rendered with a real Helm engine, its ConfigMap's config.yaml and each
-container's arguments given to the spoor binary unchanged (only the config
-path, the data directory and the listen addresses moved to this machine's
-loopback), on a real Kafka-protocol broker (tansu, installed by
+"""The split mode's rendered roles running for real: the chart rendered with
+a real Helm engine, its ConfigMap's files and each container's arguments and
+environment given to the spoor binary unchanged (only the config path, the
+data directory and the listen addresses moved to this machine's loopback,
+and the query node's store URL, whose cluster DNS name does not resolve
+here), on a real Kafka-protocol broker (tansu, installed by
 scripts/install-kafka-tools.sh; scripts/find-tansu.sh finds it). A span sent
-to the collector must come back from the store node.
+to the collector must come back from the store node and through the query
+node.
 
 In: the chart, $DEPLOY_SPOOR_BIN, tansu. Out: pytest results.
 """
@@ -18,6 +20,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import yaml
 
 from conftest import ROOT, find, render
 
@@ -87,7 +90,7 @@ def broker(tmp_path):
         proc.wait()
 
 
-def start(spoor_bin, tmp_path, docs, workload, pod_name):
+def start(spoor_bin, tmp_path, docs, workload, pod_name, extra_env=None):
     """Runs a workload's container as the pod would, on loopback; returns (process, ports)."""
     (c,) = workload["spec"]["template"]["spec"]["containers"]
     (volume,) = [v for v in workload["spec"]["template"]["spec"]["volumes"] if v["name"] == "config"]
@@ -110,12 +113,13 @@ def start(spoor_bin, tmp_path, docs, workload, pod_name):
     for var in LISTEN_ENV:
         ports[var] = free_port()
         env[var] = f"127.0.0.1:{ports[var]}"
+    env.update(extra_env or {})
     log = open(tmp_path / f"{pod_name}.log", "w")
     proc = subprocess.Popen([spoor_bin, *args], env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, ports
 
 
-def test_rendered_collector_and_store_carry_a_span_through_kafka(spoor_bin, tmp_path, chart, broker):
+def test_rendered_roles_carry_a_span_through_kafka(spoor_bin, tmp_path, chart, broker):
     docs = render(chart, {"mode": "split", "kafka": {"brokers": broker, "partitions": 2}, "store": {"replicas": 1}})
     kinds = {d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"]: d for d in docs if d["kind"] in ("Deployment", "StatefulSet")}
     procs = []
@@ -124,7 +128,13 @@ def test_rendered_collector_and_store_carry_a_span_through_kafka(spoor_bin, tmp_
         procs.append(store)
         collector, collector_ports = start(spoor_bin, tmp_path, docs, kinds["collector"], "spoor-collector-0")
         procs.append(collector)
-        for ports in (store_ports, collector_ports):
+        # The rendered list names the store by its cluster DNS name; here it is on loopback.
+        query_cfg = yaml.safe_load(find(docs, "ConfigMap", "spoor")[0]["data"]["query.yaml"])
+        assert query_cfg["cluster"]["query"]["stores"] == ["http://spoor-store-0.spoor-store-headless.istio-system.svc:16686"]
+        local_store = f"http://127.0.0.1:{store_ports['SPOOR_QUERY_HTTP_ADDR']}"
+        query, query_ports = start(spoor_bin, tmp_path, docs, kinds["query"], "spoor-query-0", {"SPOOR_CLUSTER_STORES": local_store})
+        procs.append(query)
+        for ports in (store_ports, collector_ports, query_ports):
             wait_for("healthy admin port", lambda: get(f"http://127.0.0.1:{ports['SPOOR_ADMIN_ADDR']}/")[0] == 200, procs)
 
         trace_id = os.urandom(16).hex()
@@ -138,16 +148,21 @@ def test_rendered_collector_and_store_carry_a_span_through_kafka(spoor_bin, tmp_
         with urllib.request.urlopen(req, timeout=30) as r:
             assert r.status == 202
 
-        url = f"http://127.0.0.1:{store_ports['SPOOR_QUERY_HTTP_ADDR']}/api/traces/{trace_id}"
+        for node, ports in (("store", store_ports), ("query", query_ports)):
+            url = f"http://127.0.0.1:{ports['SPOOR_QUERY_HTTP_ADDR']}/api/traces/{trace_id}"
 
-        def found():
-            status, body = get(url)
-            return status == 200 and json.loads(body)["data"]
+            def found():
+                status, body = get(url)
+                return status == 200 and json.loads(body)["data"]
 
-        (trace,) = wait_for("trace on the store node", found, procs)
-        (got,) = trace["spans"]
-        assert got["operationName"] == "get /chart"
-        assert trace["processes"][got["processID"]]["serviceName"] == "helm-split"
+            (trace,) = wait_for(f"trace on the {node} node", found, procs)
+            (got,) = trace["spans"]
+            assert got["operationName"] == "get /chart", node
+            assert trace["processes"][got["processID"]]["serviceName"] == "helm-split", node
+        # The query node's Zipkin read API too.
+        status, body = get(f"http://127.0.0.1:{query_ports['SPOOR_ZIPKIN_ADDR']}/api/v2/trace/{trace_id}")
+        assert status == 200, body
+        assert [s["name"] for s in json.loads(body)] == ["get /chart"]
     finally:
         for p in procs:
             p.terminate()
