@@ -96,6 +96,10 @@ def test_monitoring_objects(tmp_path, chart):
     port_names = {p["name"]: p["port"] for p in svc["spec"]["ports"]}
     assert port_names[sm["spec"]["endpoints"][0]["port"]] == 14269
     assert sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items()
+    # Each pod once: every matched Service but the one the relabelings drop.
+    matched = [d["metadata"]["name"] for d in docs if d["kind"] == "Service" and sm["spec"]["selector"]["matchLabels"].items() <= d["metadata"]["labels"].items()]
+    dropped = [r["regex"] for r in sm["spec"]["endpoints"][0]["relabelings"] if r["action"] == "drop" and r["sourceLabels"] == ["__meta_kubernetes_service_name"]]
+    assert sorted(matched) == ["spoor", "spoor-headless"] and dropped == ["spoor-headless"]
     rule = find(docs, "PrometheusRule")[0]
     text = yaml.safe_dump({"groups": rule["spec"]["groups"]})
     assert "milliseconds" not in text and "traces_span_metrics_duration_seconds_bucket" in text
