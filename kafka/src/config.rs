@@ -124,9 +124,9 @@ impl Default for ConsumerConfig {
     fn default() -> Self {
         ConsumerConfig {
             session_timeout: Duration::from_secs(10),
-            max_batch_records: 2_000,
+            max_batch_records: 500,
             batch_wait: Duration::from_millis(20),
-            fetch_buffer_bytes: 64 << 20,
+            fetch_buffer_bytes: 16 << 20,
             commit_interval: Duration::from_secs(1),
             start_from: "earliest".to_string(),
             static_membership: false,
