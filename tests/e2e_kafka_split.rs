@@ -26,6 +26,7 @@ use support::{eventually, now_ns, random_trace, send_otlp, Spoor};
 const PARTITIONS: u32 = 6;
 const SPANS_PER_TRACE: usize = 4;
 const SERVICE: &str = "split-frontend";
+const BACKEND: &str = "split-backend";
 
 /// The configuration every process of the deployment reads.
 fn config_file(dir: &std::path::Path, broker: &Tansu, name: &str) -> String {
@@ -42,47 +43,71 @@ fn start(config: &str, node: &str, role: &str) -> Spoor {
     Spoor::start_with(&["--config", config, "--node-name", node, role])
 }
 
-/// A trace of `SPANS_PER_TRACE` spans: a server root and its children, one
-/// of them failed when `failed`.
+/// A trace of `SPANS_PER_TRACE` spans: a server root of `SERVICE` with
+/// two internal children, and a server span of `BACKEND` it called (one
+/// dependency edge); the first child failed when `failed`.
 fn trace(id: TraceId, failed: bool) -> TracesData {
     let start = now_ns() - 2_000_000_000;
-    let spans = (0..SPANS_PER_TRACE as u64)
-        .map(|i| Span {
-            trace_id: id.to_bytes().to_vec().into(),
-            span_id: (0x100 + i).to_be_bytes().to_vec().into(),
-            parent_span_id: if i == 0 {
-                Vec::new().into()
-            } else {
-                0x100u64.to_be_bytes().to_vec().into()
-            },
-            name: if i == 0 {
-                "GET /cart".into()
-            } else {
-                format!("step-{i}")
-            },
-            kind: if i == 0 { 2 } else { 1 },
-            start_time_unix_nano: start + i * 1_000_000,
-            end_time_unix_nano: start + i * 1_000_000 + 500_000,
-            status: (failed && i == 1).then(|| Status {
-                code: 2,
-                message: "boom".into(),
-            }),
-            ..Span::default()
-        })
-        .collect();
-    TracesData {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: vec![string_kv("service.name", SERVICE)],
-                dropped_attributes_count: 0,
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
+    let span = |i: u64| Span {
+        trace_id: id.to_bytes().to_vec().into(),
+        span_id: (0x100 + i).to_be_bytes().to_vec().into(),
+        parent_span_id: if i == 0 {
+            Vec::new().into()
+        } else {
+            0x100u64.to_be_bytes().to_vec().into()
+        },
+        name: if i == 0 {
+            "GET /cart".into()
+        } else {
+            format!("step-{i}")
+        },
+        kind: if i == 0 || i == 3 { 2 } else { 1 },
+        start_time_unix_nano: start + i * 1_000_000,
+        end_time_unix_nano: start + i * 1_000_000 + 500_000,
+        status: (failed && i == 1).then(|| Status {
+            code: 2,
+            message: "boom".into(),
+        }),
+        ..Span::default()
+    };
+    let resource = |service: &str, spans: Vec<Span>| ResourceSpans {
+        resource: Some(Resource {
+            attributes: vec![string_kv("service.name", service)],
+            dropped_attributes_count: 0,
+        }),
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..ScopeSpans::default()
         }],
+        ..ResourceSpans::default()
+    };
+    TracesData {
+        resource_spans: vec![
+            resource(SERVICE, vec![span(0), span(1), span(2)]),
+            resource(BACKEND, vec![span(3)]),
+        ],
     }
+}
+
+/// Calls from `SERVICE` to `BACKEND` summed over `nodes`' dependency API.
+async fn edge_calls(client: &reqwest::Client, nodes: &[&Spoor]) -> u64 {
+    let mut total = 0;
+    for node in nodes {
+        let url = format!(
+            "{}/api/dependencies?endTs={}&lookback=3600000",
+            node.query_url(),
+            now_ns() / 1_000_000 + 60_000
+        );
+        let body: serde_json::Value = client.get(url).send().await.unwrap().json().await.unwrap();
+        total += body["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|l| l["parent"] == SERVICE && l["child"] == BACKEND)
+            .map(|l| l["callCount"].as_u64().unwrap_or(0))
+            .sum::<u64>();
+    }
+    total
 }
 
 /// Sends `count` traces in requests of five; returns their ids.
@@ -437,4 +462,15 @@ async fn tail_sampling_on_the_stores_keeps_what_all_in_one_keeps() {
     let alone_calls = red_calls(&client, &[&single]).await;
     assert_eq!(alone_calls, all.len() as f64);
     assert_eq!(split_calls, alone_calls);
+    let (split_edges, alone_edges) = eventually(30, || async {
+        let split = edge_calls(&client, &[&store1, &store2]).await;
+        let alone = edge_calls(&client, &[&single]).await;
+        (split >= all.len() as u64 && alone >= all.len() as u64).then_some((split, alone))
+    })
+    .await;
+    assert_eq!(alone_edges, all.len() as u64);
+    assert_eq!(
+        split_edges, alone_edges,
+        "dependency edges differ from all-in-one"
+    );
 }
