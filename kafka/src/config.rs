@@ -282,8 +282,8 @@ impl KafkaConfig {
     }
 
     /// Properties every client gets: the brokers, the client id, and the
-    /// user's extra properties.
-    fn common_properties(&self) -> BTreeMap<String, String> {
+    /// user's extra properties (security settings among them).
+    pub(crate) fn common_properties(&self) -> BTreeMap<String, String> {
         let mut props = self.client_properties.clone();
         props.insert("bootstrap.servers".into(), self.brokers.clone());
         props.insert("client.id".into(), format!("spoor-{}", self.node()));

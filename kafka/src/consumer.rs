@@ -116,12 +116,12 @@ impl SpanConsumer {
         }
         let mut properties = config.consumer_properties();
         properties.insert("statistics.interval.ms".into(), "1000".into());
-        // A placeholder state until the partition count is known.
+        // The partition count, from a plain client with the user's
+        // connection settings (security included) and no group.
         use rdkafka::producer::Producer as _;
-        let probe: rdkafka::producer::BaseProducer =
-            client_config(&properties_without_group(&properties))
-                .create()
-                .map_err(|e| KafkaClientError::Create(e.to_string()))?;
+        let probe: rdkafka::producer::BaseProducer = client_config(&config.common_properties())
+            .create()
+            .map_err(|e| KafkaClientError::Create(e.to_string()))?;
         let partitions = topic::partition_count(probe.client(), &config.topic)?;
         drop(probe);
         let state = Arc::new(NodeState::load(config.node(), data_dir, partitions));
@@ -277,19 +277,6 @@ impl SpanConsumer {
             }
         }
     }
-}
-
-/// The consumer properties minus the group ones, for a metadata probe.
-fn properties_without_group(
-    properties: &std::collections::BTreeMap<String, String>,
-) -> std::collections::BTreeMap<String, String> {
-    let mut probe = std::collections::BTreeMap::new();
-    for key in ["bootstrap.servers", "client.id"] {
-        if let Some(value) = properties.get(key) {
-            probe.insert(key.to_string(), value.clone());
-        }
-    }
-    probe
 }
 
 fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
