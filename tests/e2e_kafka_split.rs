@@ -474,3 +474,54 @@ async fn tail_sampling_on_the_stores_keeps_what_all_in_one_keeps() {
         "dependency edges differ from all-in-one"
     );
 }
+
+/// Runs `spoor` with `args` until it exits; (success, stderr).
+fn run_to_exit(args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_spoor"))
+        .args(["--data-dir", &dir.path().join("data").display().to_string()])
+        .args([
+            "--admin-addr",
+            "127.0.0.1:0",
+            "--query-http-addr",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--query-grpc-addr",
+            "127.0.0.1:0",
+            "--zipkin-addr",
+            "127.0.0.1:0",
+        ])
+        .args(args)
+        .env("SPOOR_LOG_LEVEL", "error")
+        .output()
+        .expect("running spoor");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn split_roles_refuse_bad_settings_naming_them() {
+    // A query node needs its store nodes, as plain http URLs.
+    let (ok, stderr) = run_to_exit(&["query"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cluster.query.stores must list at least one store node URL"),
+        "{stderr}"
+    );
+    let (ok, stderr) = run_to_exit(&["--cluster-stores", "https://store-1:16686", "query"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("cluster.query.stores[0] must start with http://"),
+        "{stderr}"
+    );
+    // Kafka settings are checked before anything starts.
+    let (ok, stderr) = run_to_exit(&["--kafka-brokers", "no-port", "collector"]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("kafka.brokers: \"no-port\" is not host:port"),
+        "{stderr}"
+    );
+}
