@@ -112,18 +112,7 @@ impl Ingest {
 
     /// Validates, prepares (on the blocking pool) and submits a decoded batch.
     pub(crate) async fn submit_decoded(&self, data: TracesData) -> Result<Accepted, IngestError> {
-        self.submit_decoded_counted(data, true).await
-    }
-
-    /// [`Ingest::submit_decoded`]; the analytics see the batch only when
-    /// `count` is set (a batch submitted again after a refusal was counted
-    /// the first time).
-    async fn submit_decoded_counted(
-        &self,
-        data: TracesData,
-        count: bool,
-    ) -> Result<Accepted, IngestError> {
-        let analytics = self.pipeline.analytics().filter(|_| count);
+        let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
         let forward = self.pipeline.forwarder().is_some();
         let prepared =
@@ -209,17 +198,14 @@ fn prepare(
 /// The submit path for spans that arrive by another way than a receiver
 /// (the store role's Kafka consumer): validation, analytics, sampling, the
 /// pipeline, with `receiver`'s metrics. Resolves once the spans are durable;
-/// returns how many were stored. `first_attempt` is false when the caller
-/// submits the same spans again after a refusal: the analytics counted them
-/// the first time and do not count them again.
+/// returns how many were stored.
 pub async fn ingest_batch(
     pipeline: &Pipeline,
     receiver: Receiver,
     data: TracesData,
-    first_attempt: bool,
 ) -> Result<usize, SubmitError> {
     let ingest = Ingest::new(pipeline.clone(), receiver, Duration::from_secs(1));
-    match ingest.submit_decoded_counted(data, first_attempt).await {
+    match ingest.submit_decoded(data).await {
         Ok(accepted) => Ok(accepted.stored),
         Err(IngestError::Submit(error)) => Err(error),
         Err(other) => Err(SubmitError::Storage(other.to_string())),
@@ -245,50 +231,5 @@ mod tests {
             "2 spans rejected, first: trace_id must be 16 bytes, got 15"
         );
         assert_eq!(rejection_message(1, None), "1 span rejected");
-    }
-
-    /// Server calls of `service` in the analytics' Prometheus text.
-    fn calls(analytics: &Analytics, service: &str) -> f64 {
-        analytics
-            .render_prometheus(false)
-            .lines()
-            .filter(|l| l.starts_with("traces_span_metrics_calls_total{"))
-            .filter(|l| l.contains(&format!("service_name=\"{service}\"")))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn only_a_first_attempt_is_counted_by_the_analytics() {
-        let (store, pipeline) =
-            crate::testing::pipeline_with(&crate::config::CollectorConfig::default());
-        let analytics = Analytics::start(
-            store.store.clone(),
-            &crate::analytics::AnalyticsConfig::default(),
-        );
-        pipeline.set_analytics(analytics.clone());
-        let batch =
-            |trace| crate::testing::traces("retried", vec![crate::testing::span(trace, 1, "GET")]);
-        let stored = ingest_batch(&pipeline, Receiver::Kafka, batch(7), true)
-            .await
-            .unwrap();
-        assert_eq!(stored, 1);
-        assert_eq!(calls(&analytics, "retried"), 1.0);
-        // A batch submitted again after a refusal (the store's consumer
-        // retrying): stored, not counted a second time.
-        let stored = ingest_batch(&pipeline, Receiver::Kafka, batch(8), false)
-            .await
-            .unwrap();
-        assert_eq!(stored, 1);
-        assert_eq!(store.span_count(8), 1);
-        assert_eq!(calls(&analytics, "retried"), 1.0);
-        ingest_batch(&pipeline, Receiver::Kafka, batch(9), true)
-            .await
-            .unwrap();
-        assert_eq!(calls(&analytics, "retried"), 2.0);
-        pipeline.shutdown().await;
-        tokio::task::spawn_blocking(move || analytics.shutdown())
-            .await
-            .unwrap();
     }
 }

@@ -243,26 +243,18 @@ impl SpanConsumer {
     }
 
     /// Writes `data` through the pipeline, retrying while the store is
-    /// overloaded or failing (the analytics count the spans on the first
-    /// attempt only). False when the node is stopping (nothing of the batch
-    /// is acknowledged then).
+    /// overloaded or failing. False when the node is stopping (nothing of
+    /// the batch is acknowledged then).
     async fn write_durably(
         &self,
         pipeline: &Pipeline,
         data: spoor_proto::model::TracesData,
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
-        let mut first_attempt = true;
         loop {
-            let submitted = spoor_collector::ingest_batch(
-                pipeline,
-                Receiver::Kafka,
-                data.clone(),
-                first_attempt,
-            )
-            .await;
-            first_attempt = false;
-            let wait = match submitted {
+            let wait = match spoor_collector::ingest_batch(pipeline, Receiver::Kafka, data.clone())
+                .await
+            {
                 Ok(_) => return true,
                 Err(SubmitError::ShuttingDown) => return false,
                 Err(SubmitError::Overloaded) => RETRY_OVERLOADED,
