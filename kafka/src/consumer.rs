@@ -243,8 +243,9 @@ impl SpanConsumer {
     }
 
     /// Writes `data` through the pipeline, retrying while the store is
-    /// overloaded or failing. False when the node is stopping (nothing of
-    /// the batch is acknowledged then).
+    /// overloaded or failing (the analytics count a retried batch once:
+    /// they recognise spans seen again). False when the node is stopping
+    /// (nothing of the batch is acknowledged then).
     async fn write_durably(
         &self,
         pipeline: &Pipeline,
