@@ -21,7 +21,7 @@ use spoor_proto::model::{
     string_kv, Resource, ResourceSpans, ScopeSpans, Span, Status, TracesData,
 };
 use support::tansu::Tansu;
-use support::{eventually, now_ns, random_trace, send_otlp, Spoor};
+use support::{eventually, metrics_text, now_ns, random_trace, send_otlp, Spoor};
 
 const PARTITIONS: u32 = 6;
 const SPANS_PER_TRACE: usize = 4;
@@ -215,15 +215,8 @@ async fn balanced(client: &reqwest::Client, stores: &[&Spoor]) -> Vec<Vec<u32>> 
 async fn red_calls(client: &reqwest::Client, stores: &[&Spoor]) -> f64 {
     let mut total = 0.0;
     for store in stores {
-        let text = client
-            .get(format!("{}/metrics", store.admin_url()))
-            .send()
+        total += metrics_text(client, store)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        total += text
             .lines()
             .filter(|l| l.starts_with("traces_span_metrics_calls_total{"))
             .filter(|l| l.contains(&format!("service_name=\"{SERVICE}\"")))

@@ -197,12 +197,6 @@ impl KafkaConfig {
                 p.linger
             ));
         }
-        if p.queue_max_bytes < 1 << 20 || p.queue_max_bytes > 1 << 31 {
-            problems.push(format!(
-                "kafka.producer.queue_max_bytes must be from 1 MiB to 2 GiB, got {}",
-                p.queue_max_bytes
-            ));
-        }
         if p.delivery_timeout < Duration::from_secs(1) {
             problems.push(format!(
                 "kafka.producer.delivery_timeout must be at least 1s, got {:?}",
@@ -236,11 +230,14 @@ impl KafkaConfig {
                 c.batch_wait
             ));
         }
-        if c.fetch_buffer_bytes < 1 << 20 || c.fetch_buffer_bytes > 1 << 31 {
-            problems.push(format!(
-                "kafka.consumer.fetch_buffer_bytes must be from 1 MiB to 2 GiB, got {}",
-                c.fetch_buffer_bytes
-            ));
+        // The client's queues: from 1 MiB to 2 GiB.
+        for (name, bytes) in [
+            ("kafka.producer.queue_max_bytes", p.queue_max_bytes),
+            ("kafka.consumer.fetch_buffer_bytes", c.fetch_buffer_bytes),
+        ] {
+            if !(1 << 20..=1 << 31).contains(&bytes) {
+                problems.push(format!("{name} must be from 1 MiB to 2 GiB, got {bytes}"));
+            }
         }
         if c.commit_interval < Duration::from_millis(100) {
             problems.push(format!(
@@ -368,6 +365,7 @@ mod tests {
         };
         config.producer.compression = "brotli".to_string();
         config.consumer.start_from = "middle".to_string();
+        config.consumer.fetch_buffer_bytes = 1024;
         config
             .client_properties
             .insert("acks".to_string(), "1".to_string());
@@ -380,6 +378,7 @@ mod tests {
             "kafka.group_id must not be empty",
             "kafka.producer.compression",
             "kafka.consumer.start_from",
+            "kafka.consumer.fetch_buffer_bytes must be from 1 MiB to 2 GiB, got 1024",
             "kafka.client_properties.acks is set by Spoor",
         ] {
             assert!(

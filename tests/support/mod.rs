@@ -364,3 +364,15 @@ impl Spoor {
         format!("http://{}", self.addr("sampling_grpc"))
     }
 }
+
+/// The admin port's `/metrics` text.
+pub async fn metrics_text(client: &reqwest::Client, spoor: &Spoor) -> String {
+    client
+        .get(format!("{}/metrics", spoor.admin_url()))
+        .send()
+        .await
+        .expect("metrics request")
+        .text()
+        .await
+        .expect("metrics text")
+}
