@@ -10,7 +10,9 @@
 # per run on stdout and in $BENCH_OUT/summary.txt: spans/s acknowledged to
 # the load generator, spans/s through to the stores (first request until
 # every span is durable on a store), CPU µs per span of the broker, the
-# collector and the stores, and peak RSS of each; every log in $BENCH_OUT.
+# collector and the stores, peak RSS of each, the stores' whole data
+# directories per span right after the run, and a 10 s series of the spans
+# made durable on the stores; every log in $BENCH_OUT.
 #
 #   BENCH_SKIP_BUILD   1 = use the binaries as they are [0]
 #   BENCH_SPOOR_BIN    [target/release/spoor]
@@ -154,6 +156,13 @@ EOF
   c_broker=$(cpu_of "$broker"); c_collector=$(cpu_of "$collector")
   for p in "${store_pids[@]}"; do c_stores=$(echo "$c_stores + $(cpu_of "$p")" | bc); done
   local started=$SECONDS acked
+  # The 10 s series of spans durable on the stores.
+  (
+    while sleep 10; do
+      echo "$((SECONDS - started)) $(stored_spans "${admin_ports[@]}")"
+    done
+  ) >"$out/series.txt" &
+  local sampler=$!
   acked=$(loadgen 27317 "$out/send.txt")
   deadline=$((SECONDS + BENCH_DRAIN_SECONDS))
   until [ "$(stored_spans "${admin_ports[@]}")" -ge "$BENCH_SPANS" ]; do
@@ -161,6 +170,14 @@ EOF
     sleep 0.5
   done
   local elapsed=$((SECONDS - started))
+  kill "$sampler" 2>/dev/null || true
+  # Per 10 s window (full windows only): spans/s, and the lowest against the mean.
+  local series
+  series=$(awk 'BEGIN { prev = 0 } { printf "%d ", ($2 - prev) / 10; prev = $2 }' "$out/series.txt")
+  local lowest
+  lowest=$(echo "$series" | awk -v mean="$BENCH_SPANS" -v t="$elapsed" '{ min = -1; for (i = 1; i <= NF; i++) if ($i > 0 && (min < 0 || $i < min)) min = $i; if (min < 0) print "n/a"; else printf "%d%%", 100 * min / (mean / t) }')
+  local bytes=0
+  for i in $(seq 1 "$stores"); do bytes=$((bytes + $(du -sb "$out/store-$i" | cut -f1))); done
   local d_broker d_collector d_stores=0 hwm_stores=""
   d_broker=$(echo "$(cpu_of "$broker") - $c_broker" | bc)
   d_collector=$(echo "$(cpu_of "$collector") - $c_collector" | bc)
@@ -170,7 +187,7 @@ EOF
   done
   d_stores=$(echo "$d_stores - $c_stores" | bc)
   local us="scale=1; 1000000 /"
-  report "split stores=$stores acked_spans_per_s=$acked through_spans_per_s=$(echo "scale=0; $BENCH_SPANS / $elapsed" | bc) stored=$(stored_spans "${admin_ports[@]}") cpu_us_per_span broker=$(echo "$us $BENCH_SPANS * $d_broker" | bc) collector=$(echo "$us $BENCH_SPANS * $d_collector" | bc) stores=$(echo "$us $BENCH_SPANS * $d_stores" | bc) peak_rss_mib broker=$(hwm_of "$broker") collector=$(hwm_of "$collector") stores=${hwm_stores%/}"
+  report "split stores=$stores acked_spans_per_s=$acked through_spans_per_s=$(echo "scale=0; $BENCH_SPANS / $elapsed" | bc) stored=$(stored_spans "${admin_ports[@]}") cpu_us_per_span broker=$(echo "$us $BENCH_SPANS * $d_broker" | bc) collector=$(echo "$us $BENCH_SPANS * $d_collector" | bc) stores=$(echo "$us $BENCH_SPANS * $d_stores" | bc) peak_rss_mib broker=$(hwm_of "$broker") collector=$(hwm_of "$collector") stores=${hwm_stores%/} store_bytes_per_span=$(echo "scale=1; $bytes / $BENCH_SPANS" | bc) through_10s_series=[${series% }] lowest_window_of_mean=$lowest"
   cleanup
   sleep 1
 }

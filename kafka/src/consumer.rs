@@ -195,8 +195,9 @@ impl SpanConsumer {
             if !skipped.is_empty() {
                 records.retain(|r| !self.state.already_applied(r.partition, r.offset));
             }
-            let batch = match tokio::task::spawn_blocking(move || decode_batch(&records)).await {
-                Ok(batch) => batch,
+            let decoded = tokio::task::spawn_blocking(move || (decode_batch(&records), records));
+            let (batch, records) = match decoded.await {
+                Ok(decoded) => decoded,
                 Err(error) => {
                     tracing::error!(%error, "decoding consumed records failed");
                     continue;
@@ -214,7 +215,9 @@ impl SpanConsumer {
             let mut last_offsets = batch.last_offsets.clone();
             let (valid, invalid) = (batch.valid, batch.invalid);
             if batch.data.span_count() > 0
-                && !self.write_durably(&pipeline, batch.data, &mut stop).await
+                && !self
+                    .write_durably(&pipeline, batch.data, &records, &mut stop)
+                    .await
             {
                 break;
             }
@@ -242,19 +245,26 @@ impl SpanConsumer {
         tracing::info!("stopped consuming spans");
     }
 
-    /// Writes `data` through the pipeline, retrying while the store is
-    /// overloaded or failing (the analytics count a retried batch once:
-    /// they recognise spans seen again). False when the node is stopping
-    /// (nothing of the batch is acknowledged then).
+    /// Writes `data` (the spans of `records`) through the pipeline,
+    /// retrying while the store is overloaded or failing: a retry decodes
+    /// `records` again rather than keeping a copy of every batch (the
+    /// analytics count a retried batch once: they recognise spans seen
+    /// again). False when the node is stopping (nothing of the batch is
+    /// acknowledged then).
     async fn write_durably(
         &self,
         pipeline: &Pipeline,
         data: spoor_proto::model::TracesData,
+        records: &[ConsumedRecord],
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
+        let mut data = Some(data);
         loop {
-            let wait = match spoor_collector::ingest_batch(pipeline, Receiver::Kafka, data.clone())
-                .await
+            let attempt = match data.take() {
+                Some(data) => data,
+                None => decode_batch(records).data,
+            };
+            let wait = match spoor_collector::ingest_batch(pipeline, Receiver::Kafka, attempt).await
             {
                 Ok(_) => return true,
                 Err(SubmitError::ShuttingDown) => return false,
