@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 scripts/install-prereqs.sh
+# The split-deployment tests' Kafka-protocol broker (tansu), built once; only
+# the tests need it, so ./run.sh does not install it.
+scripts/install-kafka-tools.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace

@@ -46,6 +46,3 @@ fi
 
 # The deploy checks (promtool, Prometheus, the pinned Kubernetes and Helm validators).
 "$here/install-deploy-tools.sh"
-
-# The split-deployment tests' Kafka-protocol broker (tansu, built once).
-"$here/install-kafka-tools.sh"

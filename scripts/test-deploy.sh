@@ -10,7 +10,7 @@
 #   scripts/test-deploy.sh target/debug/spoor
 #
 # Tools: scripts/install-deploy-tools.sh and scripts/install-kafka-tools.sh
-# (both run by scripts/install-prereqs.sh).
+# (the first run by scripts/install-prereqs.sh, the second by ./test.sh).
 # A missing tool is a failure, never a skip.
 set -euo pipefail
 
