@@ -212,6 +212,44 @@ pub async fn ingest_batch(
     }
 }
 
+/// The submit path for spans a tail-sampling stage outside the store
+/// already decided (the store role's event-time stage): `kept` is stored
+/// through the pipeline, then the analytics count `observed` (every span of
+/// the decided traces, kept or not; counted only once `kept` is durable, so
+/// a retried step is counted once). The caller validated both; no head
+/// sampling. Resolves once `kept` is durable; returns how many spans were
+/// stored.
+pub async fn ingest_decided(
+    pipeline: &Pipeline,
+    receiver: Receiver,
+    observed: &TracesData,
+    kept: TracesData,
+) -> Result<usize, SubmitError> {
+    let to_store = kept.span_count();
+    if to_store > 0 {
+        let batch = tokio::task::spawn_blocking(move || prepare_batch(kept))
+            .await
+            .map_err(|e| SubmitError::Storage(format!("preparing the batch failed: {e}")))?;
+        if let Err(error) = pipeline.submit(receiver, batch).await {
+            let rejection_reason = match error {
+                SubmitError::Overloaded => reason::OVERLOADED,
+                SubmitError::Storage(_) => reason::STORAGE_ERROR,
+                SubmitError::ShuttingDown => reason::SHUTTING_DOWN,
+            };
+            metrics::spans_rejected(receiver, rejection_reason, to_store);
+            return Err(error);
+        }
+    }
+    let received = observed.span_count();
+    metrics::spans_received(receiver, received);
+    metrics::spans_rejected(receiver, reason::SAMPLED, received.saturating_sub(to_store));
+    metrics::spans_accepted(receiver, to_store);
+    if let Some(analytics) = pipeline.analytics() {
+        analytics.observe(observed);
+    }
+    Ok(to_store)
+}
+
 fn rejection_message(rejected: usize, first_error: Option<String>) -> String {
     let spans = if rejected == 1 { "span" } else { "spans" };
     match first_error {

@@ -57,7 +57,7 @@ mod tidy_tests;
 pub use analytics::{Analytics, AnalyticsConfig};
 pub use config::CollectorConfig;
 pub use forward::{Forwarder, Forwarding};
-pub use ingest::ingest_batch;
+pub use ingest::{ingest_batch, ingest_decided};
 pub use pipeline::{Pipeline, SubmitError};
 pub use receiver::Receiver;
 pub use receivers::agent_udp::{AgentUdpReceiver, ThriftProtocol};

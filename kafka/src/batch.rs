@@ -24,6 +24,11 @@ pub struct ConsumedRecord {
     pub partition: u32,
     /// Its offset.
     pub offset: i64,
+    /// Its timestamp (milliseconds since the epoch; the producer's
+    /// creation time), 0 when it has none.
+    pub timestamp_ms: i64,
+    /// Its key (Spoor's collectors: the 16 trace-id bytes).
+    pub key: Option<Vec<u8>>,
     /// Its `spoor-enc` header, if any.
     pub encoding: Option<String>,
     /// Its value (empty when it had none).

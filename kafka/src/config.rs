@@ -31,6 +31,10 @@ pub struct KafkaConfig {
     pub create_topic: bool,
     /// The store nodes' consumer group.
     pub group_id: String,
+    /// Where store nodes that tail-sample record each partition's progress
+    /// (where a replay starts, what was already handed on), one partition
+    /// per span partition. Empty: the span topic's name + `-progress`.
+    pub progress_topic: String,
     /// This node's name: the client id, and the name store nodes report.
     /// Empty: the host name.
     pub node_name: String,
@@ -52,6 +56,7 @@ impl Default for KafkaConfig {
             replication_factor: 1,
             create_topic: true,
             group_id: "spoor-store".to_string(),
+            progress_topic: String::new(),
             node_name: String::new(),
             producer: ProducerConfig::default(),
             consumer: ConsumerConfig::default(),
@@ -118,6 +123,14 @@ pub struct ConsumerConfig {
     /// optimisation (a restarted node gets its partitions back at once);
     /// correctness never depends on it, and some brokers get it wrong.
     pub static_membership: bool,
+    /// How far behind the wall clock a record's timestamp may be when it
+    /// reaches a store node. An idle partition's event time moves to the
+    /// wall clock minus this, so its last traces get decided.
+    #[serde(with = "humantime_serde")]
+    pub max_record_delay: Duration,
+    /// Bytes of undecided traces a store node holds per partition when it
+    /// tail-samples; past it, the oldest are decided early.
+    pub open_bytes_per_partition: usize,
 }
 
 impl Default for ConsumerConfig {
@@ -130,6 +143,8 @@ impl Default for ConsumerConfig {
             commit_interval: Duration::from_secs(1),
             start_from: "earliest".to_string(),
             static_membership: false,
+            max_record_delay: Duration::from_secs(5),
+            open_bytes_per_partition: 32 << 20,
         }
     }
 }
@@ -147,7 +162,25 @@ const OWN_PROPERTIES: &[&str] = &[
     "isolation.level",
 ];
 
+/// Whether `name` is a valid Kafka topic name.
+fn is_topic_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 249
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
 impl KafkaConfig {
+    /// The progress topic's name.
+    pub fn progress_topic(&self) -> String {
+        if self.progress_topic.is_empty() {
+            format!("{}-progress", self.topic)
+        } else {
+            self.progress_topic.clone()
+        }
+    }
+
     /// Every problem in the section, or none.
     pub fn validate(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -163,13 +196,7 @@ impl KafkaConfig {
                 ));
             }
         }
-        if self.topic.is_empty()
-            || self.topic.len() > 249
-            || !self
-                .topic
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        {
+        if !is_topic_name(&self.topic) {
             problems.push(format!(
                 "kafka.topic {:?} is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')",
                 self.topic
@@ -222,6 +249,24 @@ impl KafkaConfig {
             problems.push(format!(
                 "kafka.consumer.max_batch_records must be from 1 to 1000000, got {}",
                 c.max_batch_records
+            ));
+        }
+        if c.max_record_delay > Duration::from_secs(300) {
+            problems.push(format!(
+                "kafka.consumer.max_record_delay must be at most 300s, got {:?}",
+                c.max_record_delay
+            ));
+        }
+        if c.open_bytes_per_partition < (1 << 20) {
+            problems.push(format!(
+                "kafka.consumer.open_bytes_per_partition must be at least 1 MiB, got {}",
+                c.open_bytes_per_partition
+            ));
+        }
+        if !self.progress_topic.is_empty() && !is_topic_name(&self.progress_topic) {
+            problems.push(format!(
+                "kafka.progress_topic {:?} is not a Kafka topic name (1 to 249 of a-z, A-Z, 0-9, '.', '_', '-')",
+                self.progress_topic
             ));
         }
         if c.batch_wait > Duration::from_secs(5) {

@@ -27,10 +27,17 @@ use rdkafka::topic_partition_list::TopicPartitionList;
 use spoor_collector::{Pipeline, Receiver, SubmitError};
 use tokio::sync::watch;
 
+use crate::assembly::AssemblySettings;
 use crate::batch::{decode_batch, ConsumedRecord};
 use crate::client::{client_config, KafkaClientError};
 use crate::config::{ConsumerConfig, KafkaConfig};
 use crate::node_state::NodeState;
+use crate::progress::ProgressLog;
+use crate::tail_stage::TailStage;
+use spoor_collector::sampling::TailSampler;
+use tail_loop::SharedProgress;
+
+mod tail_loop;
 use crate::record::ENCODING_HEADER;
 use crate::{metrics, topic};
 
@@ -43,6 +50,8 @@ const RETRY_FAILED: Duration = Duration::from_secs(1);
 pub struct StoreContext {
     state: Arc<NodeState>,
     topic: String,
+    /// With tail sampling: the progress to publish when a partition goes.
+    progress: Option<Arc<SharedProgress>>,
 }
 
 impl ClientContext for StoreContext {
@@ -82,6 +91,11 @@ impl ConsumerContext for StoreContext {
             Rebalance::Revoke(list) => {
                 let partitions = partitions_of(list, &self.topic);
                 tracing::info!(?partitions, "partitions revoked");
+                if let Some(progress) = &self.progress {
+                    // The next owner replays from here and writes nothing
+                    // this node wrote.
+                    progress.publish_final(&partitions);
+                }
                 self.state.revoke(partitions);
             }
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
@@ -102,14 +116,19 @@ pub struct SpanConsumer {
     state: Arc<NodeState>,
     topic: String,
     settings: ConsumerConfig,
+    /// Tail sampling by event time, when the node samples.
+    tail: Option<(TailStage, Arc<SharedProgress>)>,
 }
 
 impl SpanConsumer {
     /// Connects, creates the topic when asked to and it is missing, and
     /// subscribes. Blocks (call it off the async workers).
+    /// With `tail`, traces are decided here by the partitions' event time
+    /// (the node's store must then have no decider of its own).
     pub fn connect(
         config: &KafkaConfig,
         data_dir: &Path,
+        tail: Option<(AssemblySettings, Arc<TailSampler>)>,
     ) -> Result<SpanConsumer, KafkaClientError> {
         if config.create_topic {
             topic::ensure(config)?;
@@ -124,10 +143,24 @@ impl SpanConsumer {
             .map_err(|e| KafkaClientError::Create(e.to_string()))?;
         let partitions = topic::partition_count(probe.client(), &config.topic)?;
         drop(probe);
+        let tail = match tail {
+            Some((settings, sampler)) => {
+                if config.create_topic {
+                    topic::ensure_named(config, &config.progress_topic(), partitions)?;
+                }
+                let log = ProgressLog::connect(config)?;
+                Some((
+                    TailStage::new(settings, sampler),
+                    Arc::new(SharedProgress::new(log)),
+                ))
+            }
+            None => None,
+        };
         let state = Arc::new(NodeState::load(config.node(), data_dir, partitions));
         let context = StoreContext {
             state: Arc::clone(&state),
             topic: config.topic.clone(),
+            progress: tail.as_ref().map(|(_, shared)| Arc::clone(shared)),
         };
         let consumer: StreamConsumer<StoreContext> = client_config(&properties)
             .create_with_context(context)
@@ -150,6 +183,7 @@ impl SpanConsumer {
             state,
             topic: config.topic.clone(),
             settings: config.consumer.clone(),
+            tail,
         })
     }
 
@@ -160,7 +194,10 @@ impl SpanConsumer {
 
     /// Reads, stores and acknowledges records until `stop` says so, then
     /// commits what is durable and leaves the group.
-    pub async fn run(self, pipeline: Pipeline, mut stop: watch::Receiver<bool>) {
+    pub async fn run(mut self, pipeline: Pipeline, mut stop: watch::Receiver<bool>) {
+        if let Some((stage, shared)) = self.tail.take() {
+            return tail_loop::run(self, stage, shared, pipeline, stop).await;
+        }
         loop {
             let first = tokio::select! {
                 message = self.consumer.recv() => message,
@@ -283,6 +320,8 @@ impl SpanConsumer {
 }
 
 fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
+    let timestamp_ms = message.timestamp().to_millis().unwrap_or(0);
+    let key = message.key().map(<[u8]>::to_vec);
     let encoding = message.headers().and_then(|headers| {
         headers
             .iter()
@@ -293,6 +332,8 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
     ConsumedRecord {
         partition: message.partition().max(0) as u32,
         offset: message.offset(),
+        timestamp_ms,
+        key,
         encoding,
         value: message.payload().map(<[u8]>::to_vec).unwrap_or_default(),
     }

@@ -15,6 +15,7 @@
 //! metadata, [`producer`], [`consumer`], [`node_state`] the partitions a
 //! node owns and has held, [`metrics`] their names.
 
+pub mod assembly;
 pub mod batch;
 mod client;
 pub mod config;
@@ -22,7 +23,9 @@ pub mod consumer;
 pub mod metrics;
 pub mod node_state;
 pub mod producer;
+pub mod progress;
 pub mod record;
+pub mod tail_stage;
 mod topic;
 
 pub use client::KafkaClientError;

@@ -38,3 +38,24 @@ pub(crate) fn lag(records: u64) {
 pub(crate) fn assigned(partitions: usize) {
     metrics::gauge!(PARTITIONS_ASSIGNED).set(partitions as f64);
 }
+
+/// Bytes of undecided traces a tail-sampling store node holds.
+pub const OPEN_TRACE_BYTES: &str = "spoor_kafka_open_trace_bytes";
+/// Traces decided before their time because a partition's open bytes
+/// reached `kafka.consumer.open_bytes_per_partition`.
+pub const TRACES_CLOSED_EARLY: &str = "spoor_kafka_traces_closed_early_total";
+/// Decisions forgotten before their time because a partition remembered
+/// `sampling.tail.decision_cache_size` of them.
+pub const DECISIONS_FORGOTTEN_EARLY: &str = "spoor_kafka_decisions_forgotten_early_total";
+/// Progress records a store node could not publish.
+pub const PROGRESS_FAILURES: &str = "spoor_kafka_progress_failures_total";
+
+pub(crate) fn tail_stage(open_bytes: usize, closed_early: u64, forgotten_early: u64) {
+    metrics::gauge!(OPEN_TRACE_BYTES).set(open_bytes as f64);
+    metrics::counter!(TRACES_CLOSED_EARLY).absolute(closed_early);
+    metrics::counter!(DECISIONS_FORGOTTEN_EARLY).absolute(forgotten_early);
+}
+
+pub(crate) fn progress_failed() {
+    metrics::counter!(PROGRESS_FAILURES).increment(1);
+}

@@ -1,4 +1,4 @@
-//! The span topic: created when missing (some brokers never create topics
+//! The span and progress topics: created when missing (some brokers never create topics
 //! on their own), and its partition count read from the brokers.
 //!
 //! In: [`KafkaConfig`] (brokers, topic, partitions, replication factor).
@@ -16,30 +16,40 @@ use crate::config::KafkaConfig;
 /// How long a metadata request or topic creation may take.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 
-/// Creates the topic unless it exists. Blocks.
+/// Creates the span topic unless it exists. Blocks.
 pub fn ensure(config: &KafkaConfig) -> Result<(), KafkaClientError> {
+    ensure_named(config, &config.topic, config.partitions)
+}
+
+/// Creates topic `name` with `partitions` partitions unless it exists.
+/// Blocks.
+pub fn ensure_named(
+    config: &KafkaConfig,
+    name: &str,
+    partitions: u32,
+) -> Result<(), KafkaClientError> {
     let mut properties = config.client_properties.clone();
     properties.insert("bootstrap.servers".into(), config.brokers.clone());
     let admin: AdminClient<DefaultClientContext> = client_config(&properties)
         .create()
         .map_err(|e| KafkaClientError::Create(e.to_string()))?;
     let topic = NewTopic::new(
-        &config.topic,
-        config.partitions as i32,
+        name,
+        partitions as i32,
         TopicReplication::Fixed(config.replication_factor),
     );
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
     let results =
         futures::executor::block_on(admin.create_topics([&topic], &options)).map_err(|e| {
             KafkaClientError::CreateTopic {
-                topic: config.topic.clone(),
+                topic: name.to_string(),
                 reason: e.to_string(),
             }
         })?;
     for result in results {
         match result {
             Ok(name) => {
-                tracing::info!(topic = %name, partitions = config.partitions, "created the span topic")
+                tracing::info!(topic = %name, partitions, "created a topic")
             }
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {

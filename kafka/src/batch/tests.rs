@@ -32,6 +32,8 @@ fn record(partition: u32, offset: i64, value: Vec<u8>) -> ConsumedRecord {
     ConsumedRecord {
         partition,
         offset,
+        timestamp_ms: 0,
+        key: None,
         encoding: Some(ENCODING_OTLP_PROTO.to_string()),
         value,
     }
