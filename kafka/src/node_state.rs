@@ -14,11 +14,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
+use crate::assembly::Progress;
+
 /// The file under the data directory listing the partitions ever held.
 pub const HELD_FILE: &str = "kafka-held-partitions.json";
 /// The file under the data directory with, per partition, the last offset
 /// this node made durable.
 pub const APPLIED_FILE: &str = "kafka-applied-offsets.json";
+/// The file under the data directory with, per partition, the progress of
+/// this node's tail sampling as far as it is durable here (written after
+/// every step; the progress topic gets it less often).
+pub const PROGRESS_FILE: &str = "kafka-progress.json";
 
 /// A store node's partitions, as reported to query nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +53,8 @@ pub struct NodeState {
     held_path: PathBuf,
     applied: Mutex<BTreeMap<u32, i64>>,
     applied_path: PathBuf,
+    progress: Mutex<BTreeMap<u32, Progress>>,
+    progress_path: PathBuf,
 }
 
 impl NodeState {
@@ -57,6 +65,8 @@ impl NodeState {
         let held: BTreeSet<u32> = read_json(&held_path).unwrap_or_default();
         let applied_path = data_dir.join(APPLIED_FILE);
         let applied = read_json(&applied_path).unwrap_or_default();
+        let progress_path = data_dir.join(PROGRESS_FILE);
+        let progress = read_json(&progress_path).unwrap_or_default();
         NodeState {
             node,
             partition_count: AtomicU32::new(partition_count),
@@ -66,7 +76,24 @@ impl NodeState {
             held_path,
             applied: Mutex::new(applied),
             applied_path,
+            progress: Mutex::new(progress),
+            progress_path,
         }
+    }
+
+    /// Records the tail-sampling progress of partitions, durable here.
+    pub fn record_progress(&self, progress: &BTreeMap<u32, Progress>) {
+        if progress.is_empty() {
+            return;
+        }
+        let mut all = self.progress.lock();
+        all.extend(progress.iter().map(|(p, v)| (*p, *v)));
+        write_json(&self.progress_path, &*all);
+    }
+
+    /// The tail-sampling progress this node last recorded for `partition`.
+    pub fn local_progress(&self, partition: u32) -> Option<Progress> {
+        self.progress.lock().get(&partition).copied()
     }
 
     /// Whether the record at `offset` of `partition` is already durable
@@ -186,6 +213,23 @@ fn write_json<T: Serialize + ?Sized>(path: &Path, value: &T) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_progress_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = NodeState::load("store-1".into(), dir.path(), 8);
+        assert_eq!(state.local_progress(3), None);
+        let progress = Progress {
+            resume_offset: 10,
+            resume_watermark_ms: 5,
+            applied_offset: 20,
+            applied_watermark_ms: 7,
+        };
+        state.record_progress(&BTreeMap::from([(3, progress)]));
+        let again = NodeState::load("store-1".into(), dir.path(), 8);
+        assert_eq!(again.local_progress(3), Some(progress));
+        assert_eq!(again.local_progress(4), None);
+    }
 
     #[test]
     fn held_partitions_survive_a_restart_and_revokes() {

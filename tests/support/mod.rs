@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod split;
 pub mod tansu;
 
 use std::collections::HashMap;

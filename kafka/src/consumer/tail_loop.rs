@@ -46,6 +46,9 @@ pub struct SharedProgress {
     log: ProgressLog,
     durable: Mutex<HashMap<u32, Progress>>,
     published: Mutex<HashMap<u32, (Instant, Progress)>>,
+    /// Partitions revoked since the loop last looked (even when assigned
+    /// again meanwhile: their state here is stale).
+    revoked: Mutex<BTreeSet<u32>>,
 }
 
 impl SharedProgress {
@@ -54,6 +57,7 @@ impl SharedProgress {
             log,
             durable: Mutex::new(HashMap::new()),
             published: Mutex::new(HashMap::new()),
+            revoked: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -94,6 +98,7 @@ impl SharedProgress {
     /// Publishes the durable progress of `partitions` (they are going) and
     /// forgets them. Blocks.
     pub(super) fn publish_final(&self, partitions: &[u32]) {
+        self.revoked.lock().extend(partitions.iter().copied());
         for partition in partitions {
             let durable = self.durable.lock().remove(partition);
             let published = self.published.lock().remove(partition);
@@ -129,7 +134,7 @@ pub(super) async fn run(
             _ = idle.tick() => None,
             _ = stop.wait_for(|v| *v) => break,
         };
-        stage = forget_revoked(&consumer, stage);
+        stage = forget_revoked(&consumer, &shared, stage);
         let step = match first {
             None => {
                 let watermark = wall_ms().saturating_sub(max_delay_ms);
@@ -159,6 +164,8 @@ pub(super) async fn run(
                         Err(_) => break,
                     }
                 }
+                // Rebalances happen inside `recv`.
+                stage = forget_revoked(&consumer, &shared, stage);
                 let records = start_partitions(&consumer, &mut stage, &shared, records).await;
                 let count = records.len();
                 let (back, step) = tokio::task::spawn_blocking(move || {
@@ -189,11 +196,17 @@ pub(super) async fn run(
     tracing::info!("stopped consuming spans");
 }
 
-/// Drops the stage's partitions this node no longer owns.
-fn forget_revoked(consumer: &SpanConsumer, mut stage: TailStage) -> TailStage {
+/// Drops the stage's partitions this node no longer owns, or lost since
+/// the last step.
+fn forget_revoked(
+    consumer: &SpanConsumer,
+    shared: &SharedProgress,
+    mut stage: TailStage,
+) -> TailStage {
     let assigned: BTreeSet<u32> = consumer.state.assigned().into_iter().collect();
+    let revoked = std::mem::take(&mut *shared.revoked.lock());
     for partition in stage.partitions() {
-        if !assigned.contains(&partition) {
+        if !assigned.contains(&partition) || revoked.contains(&partition) {
             stage.stop(partition);
         }
     }
@@ -228,7 +241,16 @@ async fn start_partitions(
                 reason: error.to_string(),
             }),
         };
-        let (progress, seek_to) = match latest {
+        // This node's own record is newer when it wrote more than it
+        // published before it stopped.
+        let local = consumer.state.local_progress(partition);
+        let newest = |published: Option<Progress>| {
+            [published, local]
+                .into_iter()
+                .flatten()
+                .max_by_key(|p| p.applied_offset)
+        };
+        let (progress, seek_to) = match latest.map(newest) {
             Ok(Some(progress)) => (Some(progress), progress.resume_offset),
             Ok(None) => (Some(Progress::start(first)), first),
             Err(error) => {
@@ -299,10 +321,12 @@ fn mark_durable(
     progress: BTreeMap<u32, Progress>,
 ) {
     let assigned: BTreeSet<u32> = consumer.state.assigned().into_iter().collect();
+    let progress: BTreeMap<u32, Progress> = progress
+        .into_iter()
+        .filter(|(p, _)| assigned.contains(p))
+        .collect();
+    consumer.state.record_progress(&progress);
     for (partition, progress) in progress {
-        if !assigned.contains(&partition) {
-            continue;
-        }
         shared.durable.lock().insert(partition, progress);
         if progress.resume_offset > 0 {
             // rdkafka stores the offset after the one given.

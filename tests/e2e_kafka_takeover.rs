@@ -1,0 +1,190 @@
+//! End to end: tail sampling on store nodes across a takeover. Traces are
+//! still open (undecided) on the only store when a second store joins and
+//! takes some partitions over; the rest of their spans arrive after that.
+//!
+//! In: the same requests sent to a split deployment (a real tansu broker,
+//! one collector, two stores) and to all-in-one, both keeping only traces
+//! with an error, where the error is in each trace's first half. Out: the
+//! stores keep exactly the traces all-in-one keeps, each whole and each
+//! span once across the stores (the new owner replayed the open traces from
+//! the partition's progress and decided them on all their spans); RED calls
+//! and dependency edges equal all-in-one's.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::{ResourceSpans, ScopeSpans, TracesData};
+use support::split::*;
+use support::tansu::Tansu;
+use support::{eventually, random_trace, send_otlp, Spoor};
+
+/// The first half of a trace (the root and the child that may fail) and
+/// the second (the other child and the backend's span).
+fn halves(id: TraceId, failed: bool) -> (TracesData, TracesData) {
+    let mut whole = trace(id, failed);
+    let backend = whole.resource_spans.pop().expect("backend spans");
+    let mut frontend = whole.resource_spans.pop().expect("frontend spans");
+    let mut spans = std::mem::take(&mut frontend.scope_spans[0].spans);
+    let later = spans.split_off(2);
+    let with = |spans| ResourceSpans {
+        scope_spans: vec![ScopeSpans {
+            spans,
+            ..ScopeSpans::default()
+        }],
+        ..frontend.clone()
+    };
+    let first = TracesData {
+        resource_spans: vec![with(spans)],
+    };
+    let second = TracesData {
+        resource_spans: vec![with(later), backend],
+    };
+    (first, second)
+}
+
+/// Span ids of every trace on each of `stores`: trace → store → spans.
+async fn placement(client: &reqwest::Client, stores: &[&Spoor]) -> BTreeMap<String, Vec<usize>> {
+    let mut found: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, store) in stores.iter().enumerate() {
+        for (id, spans) in spans_by_trace(client, store).await {
+            found.entry(id).or_insert_with(|| vec![0; stores.len()])[i] = spans;
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
+    let broker = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(dir.path(), &broker, &format!("over{}", std::process::id()));
+    // Decided 10 s after a trace's last span (by the partition's event
+    // time), so every trace is still open when the second store joins.
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "    commit_interval: 200ms\n",
+        "    commit_interval: 200ms\n    max_record_delay: 1s\n",
+    );
+    std::fs::write(
+        &config,
+        text + "sampling:\n  tail:\n    decision_wait: 10s\n    max_age: 60s\n    policies:\n      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n",
+    )
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let store1 = start(&config, "store-1", "store");
+    let collector = start(&config, "collector-1", "collector");
+    let single = Spoor::start_with(&["--config", &config]);
+    balanced(&client, &[&store1]).await;
+
+    // First halves of 60 traces, a quarter of them with the error.
+    let traces: Vec<(TraceId, bool)> = (0..60).map(|i| (random_trace(), i % 4 == 0)).collect();
+    let mut seconds = Vec::new();
+    for chunk in traces.chunks(5) {
+        let mut batch = TracesData::default();
+        for (id, failed) in chunk {
+            let (first, second) = halves(*id, *failed);
+            batch.resource_spans.extend(first.resource_spans);
+            seconds.push(second);
+        }
+        send_otlp(&client, &collector, batch.clone()).await;
+        send_otlp(&client, &single, batch).await;
+    }
+
+    // A second store joins and takes partitions over while the traces are
+    // open; then their second halves arrive.
+    let store2 = start(&config, "store-2", "store");
+    let moved = balanced(&client, &[&store1, &store2]).await;
+    assert!(!moved[1].is_empty(), "the second store owns partitions");
+    for chunk in seconds.chunks(5) {
+        let mut batch = TracesData::default();
+        for second in chunk {
+            batch.resource_spans.extend(second.resource_spans.clone());
+        }
+        send_otlp(&client, &collector, batch.clone()).await;
+        send_otlp(&client, &single, batch).await;
+    }
+
+    let expected: BTreeSet<String> = traces
+        .iter()
+        .filter(|(_, failed)| *failed)
+        .map(|(id, _)| id.to_hex32())
+        .collect();
+    let all: BTreeSet<String> = traces.iter().map(|(id, _)| id.to_hex32()).collect();
+    // Once decided (undecided traces are searchable too, until dropped),
+    // all-in-one holds the failed traces whole and nothing else.
+    eventually(90, || async {
+        let alone = spans_by_trace(&client, &single).await;
+        let settled = alone.keys().filter(|id| all.contains(*id)).count() == expected.len();
+        let whole = expected
+            .iter()
+            .all(|id| alone.get(id) == Some(&SPANS_PER_TRACE));
+        (settled && whole).then_some(())
+    })
+    .await;
+    // The stores hold the same traces, each whole, each span on one store
+    // only.
+    let found = eventually(90, || async {
+        let found = placement(&client, &[&store1, &store2]).await;
+        let settled = found.keys().filter(|id| all.contains(*id)).count() == expected.len();
+        let whole = expected.iter().all(|id| {
+            found
+                .get(id)
+                .is_some_and(|per| per.iter().sum::<usize>() == SPANS_PER_TRACE)
+        });
+        (settled && whole).then_some(found)
+    })
+    .await;
+    let kept: BTreeSet<String> = found
+        .keys()
+        .filter(|id| all.contains(*id))
+        .cloned()
+        .collect();
+    let alone: BTreeSet<String> = spans_by_trace(&client, &single)
+        .await
+        .into_keys()
+        .filter(|id| all.contains(id))
+        .collect();
+    assert_eq!(alone, expected, "all-in-one kept another set");
+    assert_eq!(
+        kept, expected,
+        "the stores kept another set than all-in-one"
+    );
+    for id in &expected {
+        let per = &found[id];
+        assert_eq!(
+            per.iter().sum::<usize>(),
+            SPANS_PER_TRACE,
+            "trace {id}: spans per store {per:?}"
+        );
+    }
+
+    // The analytics counted every span once, on whichever store decided.
+    let split_calls = eventually(30, || async {
+        let calls = red_calls(&client, &[&store1, &store2]).await;
+        (calls >= all.len() as f64).then_some(calls)
+    })
+    .await;
+    assert_eq!(red_calls(&client, &[&single]).await, all.len() as f64);
+    assert_eq!(
+        split_calls,
+        all.len() as f64,
+        "server calls over the stores"
+    );
+    let (split_edges, alone_edges) = eventually(30, || async {
+        let split = edge_calls(&client, &[&store1, &store2]).await;
+        let alone = edge_calls(&client, &[&single]).await;
+        (split >= all.len() as u64 && alone >= all.len() as u64).then_some((split, alone))
+    })
+    .await;
+    assert_eq!(alone_edges, all.len() as u64);
+    assert_eq!(
+        split_edges, alone_edges,
+        "dependency edges differ from all-in-one"
+    );
+}
