@@ -19,7 +19,7 @@ use spoor_proto::ids::TraceId;
 use spoor_proto::model::{ResourceSpans, ScopeSpans, TracesData};
 use support::split::*;
 use support::tansu::Tansu;
-use support::{eventually, random_trace, send_otlp, Spoor};
+use support::{eventually, metrics_text, random_trace, send_otlp, Spoor};
 
 /// The first half of a trace (the root and the child that may fail) and
 /// the second (the other child and the backend's span).
@@ -56,13 +56,11 @@ async fn placement(client: &reqwest::Client, stores: &[&Spoor]) -> BTreeMap<Stri
     found
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
-    let broker = Tansu::start();
-    let dir = tempfile::tempdir().unwrap();
-    let config = config_file(dir.path(), &broker, &format!("over{}", std::process::id()));
-    // Decided 10 s after a trace's last span (by the partition's event
-    // time), so every trace is still open when the second store joins.
+/// The deployment's configuration with tail sampling: keep traces with an
+/// error, decided 10 s after a trace's last span (by the partition's event
+/// time), so every trace is still open when the stores change.
+fn tail_config(dir: &std::path::Path, broker: &Tansu, name: &str) -> String {
+    let config = config_file(dir, broker, &format!("{name}{}", std::process::id()));
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "    commit_interval: 200ms\n",
         "    commit_interval: 200ms\n    max_record_delay: 1s\n",
@@ -72,18 +70,16 @@ async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
         text + "sampling:\n  tail:\n    decision_wait: 10s\n    max_age: 60s\n    policies:\n      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}\n",
     )
     .unwrap();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+    config
+}
 
-    let store1 = start(&config, "store-1", "store");
-    let collector = start(&config, "collector-1", "collector");
-    let single = Spoor::start_with(&["--config", &config]);
-    balanced(&client, &[&store1]).await;
-
-    // First halves of 60 traces, a quarter of them with the error.
-    let traces: Vec<(TraceId, bool)> = (0..60).map(|i| (random_trace(), i % 4 == 0)).collect();
+/// Sends the first halves of `traces` to every node of `to` (in requests
+/// of five); returns the second halves.
+async fn send_first_halves(
+    client: &reqwest::Client,
+    to: &[&Spoor],
+    traces: &[(TraceId, bool)],
+) -> Vec<TracesData> {
     let mut seconds = Vec::new();
     for chunk in traces.chunks(5) {
         let mut batch = TracesData::default();
@@ -92,34 +88,49 @@ async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
             batch.resource_spans.extend(first.resource_spans);
             seconds.push(second);
         }
-        send_otlp(&client, &collector, batch.clone()).await;
-        send_otlp(&client, &single, batch).await;
+        for node in to {
+            send_otlp(client, node, batch.clone()).await;
+        }
     }
+    seconds
+}
 
-    // A second store joins and takes partitions over while the traces are
-    // open; then their second halves arrive.
-    let store2 = start(&config, "store-2", "store");
-    let moved = balanced(&client, &[&store1, &store2]).await;
-    assert!(!moved[1].is_empty(), "the second store owns partitions");
+/// Sends `seconds` to every node of `to`, in requests of five.
+async fn send_second_halves(client: &reqwest::Client, to: &[&Spoor], seconds: &[TracesData]) {
     for chunk in seconds.chunks(5) {
         let mut batch = TracesData::default();
         for second in chunk {
             batch.resource_spans.extend(second.resource_spans.clone());
         }
-        send_otlp(&client, &collector, batch.clone()).await;
-        send_otlp(&client, &single, batch).await;
+        for node in to {
+            send_otlp(client, node, batch.clone()).await;
+        }
     }
+}
 
-    let expected: BTreeSet<String> = traces
+/// The failed traces of `traces` (what the policy keeps) and all of them.
+fn kept_and_all(traces: &[(TraceId, bool)]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let expected = traces
         .iter()
         .filter(|(_, failed)| *failed)
         .map(|(id, _)| id.to_hex32())
         .collect();
-    let all: BTreeSet<String> = traces.iter().map(|(id, _)| id.to_hex32()).collect();
-    // Once decided (undecided traces are searchable too, until dropped),
-    // all-in-one holds the failed traces whole and nothing else.
+    (
+        expected,
+        traces.iter().map(|(id, _)| id.to_hex32()).collect(),
+    )
+}
+
+/// Waits until all-in-one has decided: it holds the traces of `expected`
+/// whole and no other of `all` (undecided traces are searchable too).
+async fn all_in_one_decided(
+    client: &reqwest::Client,
+    single: &Spoor,
+    expected: &BTreeSet<String>,
+    all: &BTreeSet<String>,
+) {
     eventually(90, || async {
-        let alone = spans_by_trace(&client, &single).await;
+        let alone = spans_by_trace(client, single).await;
         let settled = alone.keys().filter(|id| all.contains(*id)).count() == expected.len();
         let whole = expected
             .iter()
@@ -127,10 +138,19 @@ async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
         (settled && whole).then_some(())
     })
     .await;
-    // The stores hold the same traces, each whole, each span on one store
-    // only.
+}
+
+/// Waits until `stores` hold the traces of `expected`, each whole over the
+/// stores, and no other of `all`; then checks that no span is on two
+/// stores. Returns where each trace's spans are.
+async fn stores_decided(
+    client: &reqwest::Client,
+    stores: &[&Spoor],
+    expected: &BTreeSet<String>,
+    all: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<usize>> {
     let found = eventually(90, || async {
-        let found = placement(&client, &[&store1, &store2]).await;
+        let found = placement(client, stores).await;
         let settled = found.keys().filter(|id| all.contains(*id)).count() == expected.len();
         let whole = expected.iter().all(|id| {
             found
@@ -145,24 +165,48 @@ async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
         .filter(|id| all.contains(*id))
         .cloned()
         .collect();
+    assert_eq!(
+        &kept, expected,
+        "the stores kept another set than all-in-one"
+    );
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
+    let broker = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = tail_config(dir.path(), &broker, "over");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+
+    let store1 = start(&config, "store-1", "store");
+    let collector = start(&config, "collector-1", "collector");
+    let single = Spoor::start_with(&["--config", &config]);
+    balanced(&client, &[&store1]).await;
+
+    // First halves of 60 traces, a quarter of them with the error.
+    let traces: Vec<(TraceId, bool)> = (0..60).map(|i| (random_trace(), i % 4 == 0)).collect();
+    let seconds = send_first_halves(&client, &[&collector, &single], &traces).await;
+
+    // A second store joins and takes partitions over while the traces are
+    // open; then their second halves arrive.
+    let store2 = start(&config, "store-2", "store");
+    let moved = balanced(&client, &[&store1, &store2]).await;
+    assert!(!moved[1].is_empty(), "the second store owns partitions");
+    send_second_halves(&client, &[&collector, &single], &seconds).await;
+
+    let (expected, all) = kept_and_all(&traces);
+    all_in_one_decided(&client, &single, &expected, &all).await;
     let alone: BTreeSet<String> = spans_by_trace(&client, &single)
         .await
         .into_keys()
         .filter(|id| all.contains(id))
         .collect();
     assert_eq!(alone, expected, "all-in-one kept another set");
-    assert_eq!(
-        kept, expected,
-        "the stores kept another set than all-in-one"
-    );
-    for id in &expected {
-        let per = &found[id];
-        assert_eq!(
-            per.iter().sum::<usize>(),
-            SPANS_PER_TRACE,
-            "trace {id}: spans per store {per:?}"
-        );
-    }
+    stores_decided(&client, &[&store1, &store2], &expected, &all).await;
 
     // The analytics counted every span once, on whichever store decided.
     let split_calls = eventually(30, || async {
@@ -187,4 +231,55 @@ async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
         split_edges, alone_edges,
         "dependency edges differ from all-in-one"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_open_across_a_crash_are_decided_whole_once_by_the_next_owner() {
+    let broker = Tansu::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = tail_config(dir.path(), &broker, "crash");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let store1 = start(&config, "store-1", "store");
+    let mut store2 = start(&config, "store-2", "store");
+    let collector = start(&config, "collector-1", "collector");
+    balanced(&client, &[&store1, &store2]).await;
+
+    // First halves; the second store dies (kill -9) while the traces are
+    // open; the first takes its partitions over, replays them from their
+    // progress, and gets the second halves.
+    let traces: Vec<(TraceId, bool)> = (0..60).map(|i| (random_trace(), i % 4 == 0)).collect();
+    let seconds = send_first_halves(&client, &[&collector], &traces).await;
+    store2.kill9();
+    balanced(&client, &[&store1]).await;
+    send_second_halves(&client, &[&collector], &seconds).await;
+    let (expected, all) = kept_and_all(&traces);
+    stores_decided(&client, &[&store1], &expected, &all).await;
+
+    // The dead store comes back on its data and gets partitions back: it
+    // replays them from the progress the first published when it let them
+    // go, and writes and counts nothing again.
+    store2.restart();
+    balanced(&client, &[&store1, &store2]).await;
+    // Once it has replayed them (it read records, and reads no more), the
+    // stores still hold each span once.
+    let consumed = || async {
+        metrics_text(&client, &store2)
+            .await
+            .lines()
+            .filter(|l| l.starts_with("spoor_kafka_records_consumed_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    eventually(60, || async {
+        let before = consumed().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        (before > 0.0 && consumed().await == before).then_some(())
+    })
+    .await;
+    stores_decided(&client, &[&store1, &store2], &expected, &all).await;
+    let calls = red_calls(&client, &[&store1, &store2]).await;
+    assert_eq!(calls, all.len() as f64, "server calls over the stores");
 }

@@ -64,8 +64,12 @@ impl ClientContext for StoreContext {
                 continue;
             }
             // Records not yet durable here: the end minus the stored offset
-            // (or the committed one before anything was stored).
-            let behind = if stats.consumer_lag_stored >= 0 {
+            // (or the committed one before anything was stored). With tail
+            // sampling the stored offset is the replay point, behind on
+            // purpose: the end minus the position read.
+            let behind = if self.progress.is_some() {
+                stats.consumer_lag.max(0)
+            } else if stats.consumer_lag_stored >= 0 {
                 stats.consumer_lag_stored
             } else {
                 stats.consumer_lag.max(0)
@@ -146,7 +150,7 @@ impl SpanConsumer {
         let tail = match tail {
             Some((settings, sampler)) => {
                 if config.create_topic {
-                    topic::ensure_named(config, &config.progress_topic(), partitions)?;
+                    topic::ensure_progress(config, partitions)?;
                 }
                 let log = ProgressLog::connect(config)?;
                 Some((

@@ -18,26 +18,42 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Creates the span topic unless it exists. Blocks.
 pub fn ensure(config: &KafkaConfig) -> Result<(), KafkaClientError> {
-    ensure_named(config, &config.topic, config.partitions)
+    ensure_named(config, &config.topic, config.partitions, &[])
 }
 
-/// Creates topic `name` with `partitions` partitions unless it exists.
-/// Blocks.
-pub fn ensure_named(
+/// Creates the progress topic unless it exists, with as many partitions as
+/// the span topic, compacted (only each partition's newest progress
+/// matters). Blocks.
+pub fn ensure_progress(config: &KafkaConfig, partitions: u32) -> Result<(), KafkaClientError> {
+    ensure_named(
+        config,
+        &config.progress_topic(),
+        partitions,
+        &[("cleanup.policy", "compact")],
+    )
+}
+
+/// Creates topic `name` with `partitions` partitions and topic `settings`
+/// unless it exists. Blocks.
+fn ensure_named(
     config: &KafkaConfig,
     name: &str,
     partitions: u32,
+    settings: &[(&str, &str)],
 ) -> Result<(), KafkaClientError> {
     let mut properties = config.client_properties.clone();
     properties.insert("bootstrap.servers".into(), config.brokers.clone());
     let admin: AdminClient<DefaultClientContext> = client_config(&properties)
         .create()
         .map_err(|e| KafkaClientError::Create(e.to_string()))?;
-    let topic = NewTopic::new(
+    let mut topic = NewTopic::new(
         name,
         partitions as i32,
         TopicReplication::Fixed(config.replication_factor),
     );
+    for (key, value) in settings {
+        topic = topic.set(key, value);
+    }
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
     let results =
         futures::executor::block_on(admin.create_topics([&topic], &options)).map_err(|e| {
