@@ -4,7 +4,8 @@
 # target/deploy-venv so the system Python is untouched, pinned Python tools:
 # kubernetes-validate (strict Kubernetes schema checks), helm-python-sdk (a
 # real Helm engine to render and lint the chart), PyYAML and pytest.
-# Idempotent: does nothing when everything is present.
+# Idempotent: what is present (scripts/missing-deploy-tools.sh decides, and
+# tests/prereqs_tools.rs tests it) is left alone.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,14 +14,12 @@ venv="$root/target/deploy-venv"
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
+mapfile -t needed < <("$root/scripts/missing-deploy-tools.sh" "$root")
 missing=()
-command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
-command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
-command -v python3 >/dev/null 2>&1 || missing+=(python3)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
+for item in "${needed[@]}"; do
+  [ "$item" = deploy-venv ] || missing+=("$item")
+done
 if [ ${#missing[@]} -gt 0 ]; then
-  # Unique package names, in order.
-  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | awk '!seen[$0]++')
   echo "installing: ${missing[*]}"
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "please install: ${missing[*]} (no apt-get on this machine)" >&2
@@ -36,18 +35,12 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheu
   $SUDO systemctl stop prometheus || true
 fi
 
-# Pinned Python tools. The stamp records the pins so a change reinstalls.
-pins=(
-  "kubernetes-validate==1.37.0"
-  "helm-python-sdk==0.2.2"
-  "PyYAML==6.0.2"
-  "pytest==8.3.4"
-)
-stamp="$venv/.deploy-pins"
-want="$(printf '%s\n' "${pins[@]}")"
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+# Pinned Python tools (scripts/deploy-tools.pins); the venv keeps a copy of
+# the pins it was made from, so a change reinstalls.
+if [[ " ${needed[*]} " == *" deploy-venv "* ]]; then
   echo "installing deploy test tools into target/deploy-venv"
   python3 -m venv "$venv"
+  mapfile -t pins < "$root/scripts/deploy-tools.pins"
   "$venv/bin/python" -m pip install -q "${pins[@]}"
-  printf '%s\n' "$want" >"$stamp"
+  cp "$root/scripts/deploy-tools.pins" "$venv/.deploy-pins"
 fi
