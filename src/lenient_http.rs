@@ -24,9 +24,10 @@ use tokio::net::{TcpListener, TcpStream};
 /// crate refuses there: `"`, `<`, `>`, `` ` `` and a space inside the target.
 pub const ENCODED_IN_TARGET: &[u8] = b"\"<>` ";
 
-/// The longest request line or header line the rewriter follows; past it the
-/// connection is passed through unchanged (hyper refuses it on its own).
-const MAX_LINE_BYTES: usize = 64 * 1024;
+/// The longest request line or header line the rewriter follows by
+/// default (`query.http.max_request_line_bytes`); past it the connection is
+/// passed through unchanged (hyper refuses it on its own).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 
 /// Where the rewriter is in the request stream.
 #[derive(Debug)]
@@ -61,17 +62,24 @@ struct HeadFacts {
 #[derive(Debug)]
 pub struct RequestLineRewriter {
     state: State,
+    max_line_bytes: usize,
 }
 
 impl Default for RequestLineRewriter {
     fn default() -> Self {
-        Self {
-            state: State::RequestLine(Vec::new()),
-        }
+        Self::new(DEFAULT_MAX_LINE_BYTES)
     }
 }
 
 impl RequestLineRewriter {
+    /// A rewriter that follows lines of up to `max_line_bytes`.
+    pub fn new(max_line_bytes: usize) -> Self {
+        Self {
+            state: State::RequestLine(Vec::new()),
+            max_line_bytes,
+        }
+    }
+
     /// Feeds bytes read from the client; appends what hyper should read.
     pub fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
         while !input.is_empty() {
@@ -97,10 +105,12 @@ impl RequestLineRewriter {
             }
             State::RequestLine(line) => {
                 let (used, complete) = take_line(input, line);
-                if complete {
+                // However the bytes were split into reads, a line past the
+                // limit is passed on as sent.
+                if complete && line.len() <= self.max_line_bytes {
                     let line = std::mem::take(line);
                     self.state = request_line(line, out);
-                } else if line.len() > MAX_LINE_BYTES {
+                } else if line.len() > self.max_line_bytes {
                     out.append(line);
                     self.state = State::Passthrough;
                 }
@@ -109,7 +119,7 @@ impl RequestLineRewriter {
             State::Headers(facts) => {
                 let (used, complete) = take_line(input, &mut facts.line);
                 out.extend_from_slice(&input[..used]);
-                if facts.line.len() > MAX_LINE_BYTES {
+                if facts.line.len() > self.max_line_bytes {
                     facts.line.clear();
                     facts.line_too_long = true;
                 }
@@ -142,7 +152,7 @@ impl RequestLineRewriter {
                         Some(size) => State::ChunkData(size.saturating_add(2)),
                         None => State::Passthrough,
                     };
-                } else if line.len() > MAX_LINE_BYTES {
+                } else if line.len() > self.max_line_bytes {
                     self.state = State::Passthrough;
                 }
                 used
@@ -156,7 +166,7 @@ impl RequestLineRewriter {
                     } else {
                         line.clear();
                     }
-                } else if line.len() > MAX_LINE_BYTES {
+                } else if line.len() > self.max_line_bytes {
                     self.state = State::Passthrough;
                 }
                 used
@@ -279,10 +289,10 @@ pub struct LenientStream {
 }
 
 impl LenientStream {
-    fn new(inner: TcpStream) -> Self {
+    fn new(inner: TcpStream, max_line_bytes: usize) -> Self {
         Self {
             inner,
-            rewriter: RequestLineRewriter::default(),
+            rewriter: RequestLineRewriter::new(max_line_bytes),
             pending: Vec::new(),
             pending_at: 0,
             scratch: vec![0; 16 * 1024].into_boxed_slice(),
@@ -357,8 +367,9 @@ impl AsyncWrite for LenientStream {
     }
 }
 
-/// A TCP listener whose connections are [`LenientStream`]s, for `axum::serve`.
-pub struct LenientListener(pub TcpListener);
+/// A TCP listener whose connections are [`LenientStream`]s, for
+/// `axum::serve`, following lines of up to the given length.
+pub struct LenientListener(pub TcpListener, pub usize);
 
 impl axum::serve::Listener for LenientListener {
     type Io = LenientStream;
@@ -366,7 +377,7 @@ impl axum::serve::Listener for LenientListener {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (LenientStream::new(stream), addr)
+        (LenientStream::new(stream, self.1), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {

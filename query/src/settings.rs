@@ -42,6 +42,11 @@ pub struct QueryHttpSettings {
     /// (`JAEGER_CONFIG`) or a `.js` file defining `UIConfig()`; re-read on
     /// every page load.
     pub ui_config: Option<PathBuf>,
+    /// Longest request line (or header line) in which raw `"`, `<`, `>`,
+    /// `` ` `` or spaces of a query string are percent-encoded for the
+    /// client (Jaeger's server takes them raw); a longer line is passed on
+    /// as sent, and refused if it holds them.
+    pub max_request_line_bytes: usize,
 }
 
 impl Default for QueryHttpSettings {
@@ -55,6 +60,7 @@ impl Default for QueryHttpSettings {
             max_spans_per_trace: 0,
             ui_dir: None,
             ui_config: None,
+            max_request_line_bytes: 64 * 1024,
         }
     }
 }
@@ -92,6 +98,12 @@ impl QueryHttpSettings {
                 "query.http.max_search_limit must not be below query.http.default_search_limit"
                     .to_string(),
             );
+        }
+        if !(1024..=(16 << 20)).contains(&self.max_request_line_bytes) {
+            problems.push(format!(
+                "query.http.max_request_line_bytes must be from 1024 to 16777216, got {}",
+                self.max_request_line_bytes
+            ));
         }
         if self.default_search_lookback.is_zero() {
             problems.push("query.http.default_search_lookback must be greater than 0".to_string());

@@ -114,3 +114,35 @@ fn malformed_framing_steps_aside() {
         b"POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /\"x\" HTTP/1.1\r\n";
     assert_eq!(rewrite(input), input.to_vec());
 }
+
+#[test]
+fn a_request_line_longer_than_the_setting_passes_unchanged() {
+    let line = |pad: usize| {
+        format!(
+            "GET /api/traces?service=a&tags={{\"k\":\"v\"}}&x={} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "y".repeat(pad)
+        )
+        .into_bytes()
+    };
+    let feed = |limit: usize, input: &[u8]| {
+        let mut rewriter = RequestLineRewriter::new(limit);
+        let mut out = Vec::new();
+        rewriter.feed(input, &mut out);
+        rewriter.finish(&mut out);
+        out
+    };
+    // Within 2 KiB: encoded; past it: as sent.
+    let short = line(1_000);
+    assert!(feed(2048, &short).windows(3).any(|w| w == b"%22"));
+    let long = line(3_000);
+    assert_eq!(feed(2048, &long), long);
+    let mut rewriter = RequestLineRewriter::new(2048);
+    let mut out = Vec::new();
+    for part in long.chunks(100) {
+        rewriter.feed(part, &mut out);
+    }
+    rewriter.finish(&mut out);
+    assert_eq!(out, long, "the same in small reads");
+    // The default follows it.
+    assert!(rewrite(&long).windows(3).any(|w| w == b"%22"));
+}

@@ -67,7 +67,7 @@ pub(super) async fn start(
         .route_layer(axum::middleware::from_fn(crate::http_metrics::record));
     // Jaeger's query port takes raw `"` in query strings (scripts send them).
     servers.push(http(
-        LenientListener(query_http),
+        LenientListener(query_http, config.query.http.max_request_line_bytes),
         query_router,
         stop_rx.clone(),
         "query",
