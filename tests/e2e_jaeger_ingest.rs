@@ -138,15 +138,6 @@ fn jaeger_batch(trace: TraceId, service: &str) -> jaeger::Batch {
     }
 }
 
-fn span_named<'a>(trace: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    trace["spans"]
-        .as_array()
-        .expect("spans")
-        .iter()
-        .find(|s| s["operationName"] == name)
-        .unwrap_or_else(|| panic!("no span {name} in {trace}"))
-}
-
 /// Reads the trace back and checks every translated fact of `jaeger_batch`.
 async fn assert_jaeger_trace(spoor: &Spoor, trace: TraceId, service: &str) {
     let http = reqwest::Client::new();

@@ -501,15 +501,6 @@ async fn api_v3_grpc_health_and_reflection_share_the_port() {
     );
 }
 
-/// Writes a config file into a fresh temporary directory that lives for the
-/// rest of the test process, and returns its path.
-fn write_config(yaml: &str) -> String {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let path = dir.join("spoor.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path.display().to_string()
-}
-
 #[tokio::test]
 async fn api_v2_archive_operations_and_dependencies() {
     let spoor = Spoor::start();

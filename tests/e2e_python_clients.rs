@@ -154,15 +154,6 @@ async fn read_back(spoor: &Spoor, trace_hex: &str, spans: usize) -> serde_json::
     .await
 }
 
-fn span_named<'a>(trace: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    trace["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["operationName"] == name)
-        .unwrap_or_else(|| panic!("no span {name} in {trace}"))
-}
-
 fn assert_tag(span: &serde_json::Value, key: &str, ty: &str, value: serde_json::Value) {
     let t = tag(span, key).unwrap_or_else(|| panic!("no tag {key} in {span}"));
     assert_eq!(

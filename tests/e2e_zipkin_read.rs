@@ -246,12 +246,3 @@ async fn strict_and_lenient_trace_ids() {
         }
     }
 }
-
-/// Writes a config file into a temporary directory kept for the rest of the
-/// test process, and returns its path.
-fn write_config(yaml: &str) -> String {
-    let dir = tempfile::tempdir().unwrap().keep();
-    let path = dir.join("spoor.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path.display().to_string()
-}

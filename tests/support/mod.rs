@@ -377,3 +377,23 @@ pub async fn metrics_text(client: &reqwest::Client, spoor: &Spoor) -> String {
         .await
         .expect("metrics text")
 }
+
+/// Writes `yaml` to a `spoor.yaml` in a directory kept for the test's life;
+/// its path.
+pub fn write_config(yaml: &str) -> String {
+    let dir = tempfile::tempdir().unwrap().keep();
+    let path = dir.join("spoor.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path.display().to_string()
+}
+
+/// The span called `name` in a Jaeger JSON trace; panics naming it when
+/// there is none.
+pub fn span_named<'a>(trace: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    trace["spans"]
+        .as_array()
+        .expect("spans")
+        .iter()
+        .find(|s| s["operationName"] == name)
+        .unwrap_or_else(|| panic!("no span {name} in {trace}"))
+}
