@@ -21,6 +21,11 @@ DS = {"type": "prometheus", "uid": "${datasource}"}
 CALLS = "traces_span_metrics_calls_total"
 DURATION = "traces_span_metrics_duration_${latency_unit}"
 RATE = "[$__rate_interval]"
+RANGE = "[$__range]"
+REQUESTS = "traces_service_graph_request_total"
+FAILED = "traces_service_graph_request_failed_total"
+SERVER_SECONDS = "traces_service_graph_request_server_seconds"
+CLIENT_SECONDS = "traces_service_graph_request_client_seconds"
 
 
 def datasource_var():
@@ -149,36 +154,48 @@ def dashboard(uid, title, description, variables, layout, tags):
     }
 
 
+def rate_sum(metric, by, sel, window=RATE):
+    """Per-second rate of counter `metric` (selected by `sel`), summed by `by`."""
+    return f"sum by ({by}) (rate({metric}{{{sel}}}{window}))"
+
+
+def ratio(metric, by, part, whole, window=RATE):
+    """The rate of `metric` selected by `part` over its rate selected by `whole`."""
+    return f"{rate_sum(metric, by, part, window)} / {rate_sum(metric, by, whole, window)}"
+
+
+def quantile_of(q, histogram, by, sel, window=RATE):
+    """Quantile `q` of `histogram`'s buckets (selected by `sel`), by `by` (may be empty)."""
+    keep = "le" + (", " + by if by else "")
+    return f"histogram_quantile({q}, sum by ({keep}) (rate({histogram}_bucket{{{sel}}}{window})))"
+
+
+def labels(by):
+    """The legend naming each label of `by` ("a, b" -> "{{a}} {{b}}")."""
+    return " ".join("{{" + name + "}}" for name in by.split(", "))
+
+
 def red():
     sel = 'service_name=~"$service", span_name=~"$span_name", span_kind=~"$span_kind"'
     err = sel + ', status_code="STATUS_CODE_ERROR"'
+    ops = "service_name, span_name"
     l = Layout()
     l.row("Services")
     l.add(
         "Spans per second by service",
-        [(f"sum by (service_name) (rate({CALLS}{{{sel}}}{RATE}))", "{{service_name}}")],
+        [(rate_sum(CALLS, "service_name", sel), labels("service_name"))],
         unit="reqps",
         width=8,
     )
     l.add(
         "Error ratio by service",
-        [
-            (
-                f"sum by (service_name) (rate({CALLS}{{{err}}}{RATE})) / sum by (service_name) (rate({CALLS}{{{sel}}}{RATE}))",
-                "{{service_name}}",
-            )
-        ],
+        [(ratio(CALLS, "service_name", err, sel), labels("service_name"))],
         unit="percentunit",
         width=8,
     )
     l.add(
         "p95 duration by service (${latency_unit})",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (le, service_name) (rate({DURATION}_bucket{{{sel}}}{RATE})))",
-                "{{service_name}}",
-            )
-        ],
+        [(quantile_of(0.95, DURATION, "service_name", sel), labels("service_name"))],
         unit="none",
         width=8,
         desc="In the histogram's own unit: milliseconds (Spoor, OpenTelemetry connector default) or seconds.",
@@ -186,7 +203,7 @@ def red():
     l.add(
         "Duration percentiles, all selected services (${latency_unit})",
         [
-            (f"histogram_quantile({q}, sum by (le) (rate({DURATION}_bucket{{{sel}}}{RATE})))", f"p{p}")
+            (quantile_of(q, DURATION, "", sel), f"p{p}")
             for q, p in [(0.5, "50"), (0.95, "95"), (0.99, "99")]
         ],
         unit="none",
@@ -205,15 +222,9 @@ def red():
     l.add(
         "Operations",
         [
-            (f"sum by (service_name, span_name) (rate({CALLS}{{{sel}}}[$__range]))", "rate"),
-            (
-                f"sum by (service_name, span_name) (rate({CALLS}{{{err}}}[$__range])) / sum by (service_name, span_name) (rate({CALLS}{{{sel}}}[$__range]))",
-                "error ratio",
-            ),
-            (
-                f"histogram_quantile(0.95, sum by (le, service_name, span_name) (rate({DURATION}_bucket{{{sel}}}[$__range])))",
-                "p95",
-            ),
+            (rate_sum(CALLS, ops, sel, RANGE), "rate"),
+            (ratio(CALLS, ops, err, sel, RANGE), "error ratio"),
+            (quantile_of(0.95, DURATION, ops, sel, RANGE), "p95"),
         ],
         width=24,
         kind="table",
@@ -221,35 +232,30 @@ def red():
     )
     l.add(
         "Top 10 operations by rate",
-        [(f"topk(10, sum by (service_name, span_name) (rate({CALLS}{{{sel}}}{RATE})))", "{{service_name}} {{span_name}}")],
+        [(f"topk(10, {rate_sum(CALLS, ops, sel)})", labels(ops))],
         unit="reqps",
         width=8,
     )
     l.add(
         "Errors per second by operation",
-        [(f"sum by (service_name, span_name) (rate({CALLS}{{{err}}}{RATE}))", "{{service_name}} {{span_name}}")],
+        [(rate_sum(CALLS, ops, err), labels(ops))],
         unit="reqps",
         width=8,
     )
     l.add(
         "p95 duration by operation (${latency_unit})",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (le, service_name, span_name) (rate({DURATION}_bucket{{{sel}}}{RATE})))",
-                "{{service_name}} {{span_name}}",
-            )
-        ],
+        [(quantile_of(0.95, DURATION, ops, sel), labels(ops))],
         unit="none",
         width=8,
     )
     l.add(
         "Spans per second by status",
-        [(f"sum by (status_code) (rate({CALLS}{{{sel}}}{RATE}))", "{{status_code}}")],
+        [(rate_sum(CALLS, "status_code", sel), labels("status_code"))],
         unit="reqps",
     )
     l.add(
         "Spans per second by kind",
-        [(f'sum by (span_kind) (rate({CALLS}{{service_name=~"$service", span_name=~"$span_name"}}{RATE}))', "{{span_kind}}")],
+        [(rate_sum(CALLS, "span_kind", 'service_name=~"$service", span_name=~"$span_name"'), labels("span_kind"))],
         unit="reqps",
     )
     variables = [
@@ -279,21 +285,20 @@ def red():
 
 def service_graph():
     sel = 'client=~"$client", server=~"$server"'
+    edge = "client, server"
+    arrow = "{{client}} → {{server}}"
     l = Layout()
     l.row("Calls between services")
     l.add(
         "Edges",
         [
-            (f"sum by (client, server) (rate(traces_service_graph_request_total{{{sel}}}[$__range]))", "rate"),
+            (rate_sum(REQUESTS, edge, sel, RANGE), "rate"),
             (
-                f"(sum by (client, server) (rate(traces_service_graph_request_failed_total{{{sel}}}[$__range])) or sum by (client, server) (rate(traces_service_graph_request_total{{{sel}}}[$__range])) * 0)"
-                f" / sum by (client, server) (rate(traces_service_graph_request_total{{{sel}}}[$__range]))",
+                f"({rate_sum(FAILED, edge, sel, RANGE)} or {rate_sum(REQUESTS, edge, sel, RANGE)} * 0)"
+                f" / {rate_sum(REQUESTS, edge, sel, RANGE)}",
                 "failed ratio",
             ),
-            (
-                f"histogram_quantile(0.95, sum by (le, client, server) (rate(traces_service_graph_request_server_seconds_bucket{{{sel}}}[$__range])))",
-                "server p95",
-            ),
+            (quantile_of(0.95, SERVER_SECONDS, edge, sel, RANGE), "server p95"),
         ],
         width=24,
         kind="table",
@@ -301,44 +306,34 @@ def service_graph():
     )
     l.add(
         "Requests per second by edge",
-        [(f"sum by (client, server) (rate(traces_service_graph_request_total{{{sel}}}{RATE}))", "{{client}} → {{server}}")],
+        [(rate_sum(REQUESTS, edge, sel), arrow)],
         unit="reqps",
     )
     l.add(
         "Failed requests per second by edge",
-        [(f"sum by (client, server) (rate(traces_service_graph_request_failed_total{{{sel}}}{RATE}))", "{{client}} → {{server}}")],
+        [(rate_sum(FAILED, edge, sel), arrow)],
         unit="reqps",
     )
     l.add(
         "Server p95 by edge",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (le, client, server) (rate(traces_service_graph_request_server_seconds_bucket{{{sel}}}{RATE})))",
-                "{{client}} → {{server}}",
-            )
-        ],
+        [(quantile_of(0.95, SERVER_SECONDS, edge, sel), arrow)],
         unit="s",
     )
     l.add(
         "Client p95 by edge",
-        [
-            (
-                f"histogram_quantile(0.95, sum by (le, client, server) (rate(traces_service_graph_request_client_seconds_bucket{{{sel}}}{RATE})))",
-                "{{client}} → {{server}}",
-            )
-        ],
+        [(quantile_of(0.95, CLIENT_SECONDS, edge, sel), arrow)],
         unit="s",
     )
     l.add(
         "Incoming requests per second by service",
-        [(f"sum by (server) (rate(traces_service_graph_request_total{{{sel}}}{RATE}))", "{{server}}")],
+        [(rate_sum(REQUESTS, "server", sel), labels("server"))],
         unit="reqps",
     )
     l.add(
         "Requests per second by connection type",
         [
             (
-                f'sum by (connection_type) (label_replace(rate(traces_service_graph_request_total{{{sel}}}{RATE}), "connection_type", "traced", "connection_type", ""))',
+                f'sum by (connection_type) (label_replace(rate({REQUESTS}{{{sel}}}{RATE}), "connection_type", "traced", "connection_type", ""))',
                 "{{connection_type}}",
             )
         ],
@@ -365,12 +360,11 @@ def health():
     sel = 'job=~"$job", instance=~"$instance"'
     l = Layout()
 
-    def rate(metric, by, extra=""):
-        inner = sel + (", " + extra if extra else "")
-        return f"sum by ({by}) (rate({metric}{{{inner}}}{RATE}))"
+    def rate(metric, by):
+        return rate_sum(metric, by, sel)
 
     def quantile(q, metric, by):
-        return f"histogram_quantile({q}, sum by (le{', ' + by if by else ''}) (rate({metric}_bucket{{{sel}}}{RATE})))"
+        return quantile_of(q, metric, by, sel)
 
     l.row("Ingest")
     l.add("Spans received per second by receiver", [(rate("spoor_receiver_spans_received_total", "receiver"), "{{receiver}}")], unit="reqps", width=8)
