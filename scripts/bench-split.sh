@@ -24,6 +24,9 @@
 #   BENCH_CONCURRENCY  loadgen concurrency [16]
 #   BENCH_ALL_IN_ONE   0 = skip the all-in-one run [1]
 #   BENCH_DRAIN_SECONDS  longest wait for the stores to catch up [600]
+#   BENCH_TAIL         1 = with tail sampling (errors kept, 10 % of the rest,
+#                      decided 5 s after a trace's last span), on the stores
+#                      and on all-in-one alike [0]
 #   BENCH_OUT          logs and summary [fresh temp dir]
 set -euo pipefail
 
@@ -38,6 +41,7 @@ BENCH_PARTITIONS=${BENCH_PARTITIONS:-6}
 BENCH_CONCURRENCY=${BENCH_CONCURRENCY:-16}
 BENCH_ALL_IN_ONE=${BENCH_ALL_IN_ONE:-1}
 BENCH_DRAIN_SECONDS=${BENCH_DRAIN_SECONDS:-600}
+BENCH_TAIL=${BENCH_TAIL:-0}
 BENCH_OUT=${BENCH_OUT:-$(mktemp -d)}
 mkdir -p "$BENCH_OUT"
 
@@ -69,13 +73,14 @@ wait_http() {
   done
 }
 
-# Every span durable on the stores: the sum of their kafka receivers'
-# accepted spans.
+# Every span through on the stores: the sum of their kafka receivers'
+# received spans (written durably, or with tail sampling decided and the
+# kept ones written durably).
 stored_spans() {
   local total=0 port n
   for port in "$@"; do
     n=$(curl -fsS "http://127.0.0.1:$port/metrics" 2>/dev/null |
-      awk '/^spoor_receiver_spans_accepted_total\{.*receiver="kafka"/ { s += $NF } END { printf "%d", s }')
+      awk '/^spoor_receiver_spans_received_total\{.*receiver="kafka"/ { s += $NF } END { printf "%d", s }')
     total=$((total + ${n:-0}))
   done
   echo "$total"
@@ -90,7 +95,20 @@ loadgen() {
 summary="$BENCH_OUT/summary.txt"
 : >"$summary"
 report() { echo "$*" | tee -a "$summary"; }
-report "# $(date -u +%FT%TZ) $(nproc) cores; spans per run $BENCH_SPANS; partitions $BENCH_PARTITIONS; loadgen otlp-grpc concurrency $BENCH_CONCURRENCY"
+report "# $(date -u +%FT%TZ) $(nproc) cores; spans per run $BENCH_SPANS; partitions $BENCH_PARTITIONS; loadgen otlp-grpc concurrency $BENCH_CONCURRENCY; tail sampling $BENCH_TAIL"
+
+# The tail-sampling section both deployments read with BENCH_TAIL=1.
+tail_yaml() {
+  [ "$BENCH_TAIL" = 1 ] || return 0
+  cat <<EOF
+sampling:
+  tail:
+    decision_wait: 5s
+    policies:
+      - {name: errors, type: status_code, status_code: {status_codes: [ERROR]}}
+      - {name: some, type: probabilistic, probabilistic: {sampling_percentage: 10}}
+EOF
+}
 
 run_split() {
   local stores="$1" out="$BENCH_OUT/split-$1"
@@ -110,6 +128,7 @@ kafka:
   group_id: bench-$stores
 log_level: warn
 EOF
+  tail_yaml >>"$out/spoor.yaml"
   local i store_pids=() admin_ports=() query_ports=()
   for i in $(seq 1 "$stores"); do
     local q=$((27000 + i)) a=$((27100 + i))
@@ -195,7 +214,8 @@ EOF
 run_all_in_one() {
   local out="$BENCH_OUT/all-in-one"
   mkdir -p "$out"
-  "$BENCH_SPOOR_BIN" --data-dir "$out/data" --otlp-grpc-addr 127.0.0.1:27417 --otlp-http-addr 127.0.0.1:27418 \
+  { echo "log_level: warn"; tail_yaml; } >"$out/spoor.yaml"
+  "$BENCH_SPOOR_BIN" --config "$out/spoor.yaml" --data-dir "$out/data" --otlp-grpc-addr 127.0.0.1:27417 --otlp-http-addr 127.0.0.1:27418 \
     --zipkin-addr 127.0.0.1:27511 --query-http-addr 127.0.0.1:27686 --query-grpc-addr 127.0.0.1:27685 \
     --admin-addr 127.0.0.1:27369 --sampling-http-addr 127.0.0.1:27878 --sampling-grpc-addr 127.0.0.1:27879 \
     --jaeger-grpc-addr 127.0.0.1:27350 --jaeger-thrift-http-addr 127.0.0.1:27368 \
