@@ -8,7 +8,8 @@
 //! stores keep exactly the traces all-in-one keeps, each whole and each
 //! span once across the stores (the new owner replayed the open traces from
 //! the partition's progress and decided them on all their spans); RED calls
-//! and dependency edges equal all-in-one's.
+//! and dependency edges equal all-in-one's; spans arriving after the
+//! decision follow it. The same through a store's kill -9 and return.
 
 mod support;
 
@@ -231,6 +232,43 @@ async fn traces_open_across_a_takeover_are_decided_on_all_their_spans_once() {
         split_edges, alone_edges,
         "dependency edges differ from all-in-one"
     );
+
+    // A late span for every trace, after all were decided: each follows its
+    // trace's decision (kept traces gain it, dropped ones stay dropped), on
+    // the stores as on all-in-one.
+    let mut late = TracesData::default();
+    for (id, _) in &traces {
+        late.resource_spans.extend(late_span(*id).resource_spans);
+    }
+    send_otlp(&client, &collector, late.clone()).await;
+    send_otlp(&client, &single, late).await;
+    eventually(60, || async {
+        let found = placement(&client, &[&store1, &store2]).await;
+        let alone = spans_by_trace(&client, &single).await;
+        let grown = |spans: Option<usize>| spans == Some(SPANS_PER_TRACE + 1);
+        let split_ok = expected
+            .iter()
+            .all(|id| grown(found.get(id).map(|per| per.iter().sum())))
+            && found.keys().filter(|id| all.contains(*id)).count() == expected.len();
+        let alone_ok = expected.iter().all(|id| grown(alone.get(id).copied()))
+            && alone.keys().filter(|id| all.contains(*id)).count() == expected.len();
+        (split_ok && alone_ok).then_some(())
+    })
+    .await;
+}
+
+/// A span of `SERVICE` under the root of trace `id`, sent after the trace
+/// was decided.
+fn late_span(id: TraceId) -> TracesData {
+    let mut data = trace(id, false);
+    data.resource_spans.truncate(1);
+    let spans = &mut data.resource_spans[0].scope_spans[0].spans;
+    spans.truncate(1);
+    spans[0].span_id = 0x200u64.to_be_bytes().to_vec().into();
+    spans[0].parent_span_id = 0x100u64.to_be_bytes().to_vec().into();
+    spans[0].name = "late".into();
+    spans[0].kind = 1;
+    data
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
