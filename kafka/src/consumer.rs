@@ -148,7 +148,10 @@ impl SpanConsumer {
         let partitions = topic::partition_count(probe.client(), &config.topic)?;
         drop(probe);
         let tail = match tail {
-            Some((settings, sampler)) => {
+            Some((mut settings, sampler)) => {
+                // The decision memory is shared out over the topic's
+                // partitions: every node bounds a partition alike.
+                settings.max_remembered = (settings.max_remembered / partitions as usize).max(1);
                 if config.create_topic {
                     topic::ensure_progress(config, partitions)?;
                 }

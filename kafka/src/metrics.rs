@@ -45,7 +45,7 @@ pub const OPEN_TRACE_BYTES: &str = "spoor_kafka_open_trace_bytes";
 /// reached `kafka.consumer.open_bytes_per_partition`.
 pub const TRACES_CLOSED_EARLY: &str = "spoor_kafka_traces_closed_early_total";
 /// Decisions forgotten before their time because a partition remembered
-/// `sampling.tail.decision_cache_size` of them.
+/// its share of `sampling.tail.decision_cache_size`.
 pub const DECISIONS_FORGOTTEN_EARLY: &str = "spoor_kafka_decisions_forgotten_early_total";
 /// Progress records a store node could not publish.
 pub const PROGRESS_FAILURES: &str = "spoor_kafka_progress_failures_total";
