@@ -271,7 +271,10 @@ async fn start_partitions(
                 Offset::Offset(seek_to),
                 SEEK_TIMEOUT,
             ) {
-                tracing::warn!(%error, partition, offset = seek_to, "seek failed");
+                // Where the partition reads from is unknown now: start it
+                // again with its next records.
+                tracing::warn!(%error, partition, offset = seek_to, "seek failed; retrying");
+                stage.stop(partition);
             }
         }
     }
