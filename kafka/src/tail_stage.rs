@@ -223,8 +223,10 @@ fn decide(
 ) -> (bool, TracesData) {
     let mut data = TracesData::default();
     for piece in pieces {
-        if let Some(part) = piece.decode() {
-            data.resource_spans.extend(part.resource_spans);
+        match piece.decode() {
+            Some(part) => data.resource_spans.extend(part.resource_spans),
+            // Held by its key, but its value does not decode.
+            None => metrics::consumed(0, 1),
         }
     }
     let second = u64::try_from(last_ms.max(0) / 1000).unwrap_or(0);
@@ -272,3 +274,6 @@ fn hand_on(done: &Progress, out: Vec<Output<TracesData, Piece>>, step: &mut Stag
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
