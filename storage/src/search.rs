@@ -6,7 +6,9 @@
 //! whole matching traces, at most `query.limit`, in the order (latest
 //! matching span start, trace id), both descending.
 
-use std::collections::HashSet;
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 use spoor_proto::ids::TraceId;
@@ -16,8 +18,10 @@ use crate::block::{name_hash_op, name_hash_service};
 use crate::bloom;
 use crate::error::StorageError;
 use crate::matcher;
+use crate::partition::PartitionKey;
 use crate::query::TraceQuery;
 use crate::rocks::Store;
+use crate::summary::BlockMeta;
 use crate::summary::{OpEntry, SpanSummary};
 
 /// A position in a newest-first search (see [`Store::find_traces_page`]).
@@ -135,26 +139,34 @@ impl Store {
         let whole = query;
         let query = &pruning;
 
+        // Best first: blocks (keyed by their latest span start) and
+        // candidate traces (keyed by the latest start their summaries allow
+        // for a matching span, an upper bound of where they sort) share one
+        // queue, and the search stops once `limit` hits are in hand and
+        // nothing left can sort before the last of them. A trace's latest
+        // match lies in one of its pieces, each a candidate bounded by it,
+        // so the first piece taken has the highest bound of the trace.
+        let mut queue: BinaryHeap<Pending> = BinaryHeap::new();
+
         // 1. Traces still in memory.
-        let mut candidates = Vec::new();
         self.live.for_each(|id, t| {
-            if t.spans.iter().any(|s| summary_may_match(s, query))
-                && prunable
+            let bound = t
+                .spans
+                .iter()
+                .filter(|s| summary_may_match(s, query))
+                .map(|s| s.start_ns)
+                .max();
+            if let Some(bound) = bound {
+                if prunable
                     .iter()
                     .all(|tok| t.tokens.binary_search(tok).is_ok())
-            {
-                candidates.push(id);
-            }
-        });
-        for id in candidates {
-            if seen.insert(id) {
-                if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
-                    push(&mut hits, hit);
+                {
+                    queue.push(Pending::trace(bound, id));
                 }
             }
-        }
+        });
 
-        // 2. Blocks on disk, newest first, skipped by their summaries.
+        // 2. Blocks on disk, skipped by their summaries.
         let service_hash = query.service.as_deref().map(name_hash_service);
         let op_hash = match (&query.service, &query.operation) {
             (Some(s), Some(o)) => Some(name_hash_op(s, o)),
@@ -169,39 +181,60 @@ impl Store {
                     .iter()
                     .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
         });
-        for (partition, meta) in blocks {
+        queue.extend(blocks.into_iter().map(|(partition, meta)| Pending {
+            bound: meta.max_start_ns,
+            what: Candidate::Block(partition, meta),
+        }));
+
+        let mut opened = 0u64;
+        let mut verified = 0u64;
+        while let Some(next) = queue.pop() {
             if hits.len() >= limit {
                 sort_hits(&mut hits);
                 hits.truncate(limit);
-                if meta.max_start_ns < hits[limit - 1].latest_match_ns {
+                if next.bound < hits[limit - 1].latest_match_ns {
                     break;
                 }
             }
-            let Some(block) = self
-                .partitions
-                .block_traces(&self.db, partition, meta.block)?
-            else {
-                continue;
-            };
-            for entry in &block.traces {
-                if !entry
-                    .ops
-                    .iter()
-                    .any(|op| op_may_match(op, &block.strings, query))
-                {
-                    continue;
+            match next.what {
+                Candidate::Trace(id) => {
+                    if seen.insert(id) {
+                        verified += 1;
+                        if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
+                            push(&mut hits, hit);
+                        }
+                    }
                 }
-                let id = TraceId::from_bytes(&entry.trace_id)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-                if seen.insert(id) {
-                    if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
-                        push(&mut hits, hit);
+                Candidate::Block(partition, meta) => {
+                    let Some(block) =
+                        self.partitions
+                            .block_traces(&self.db, partition, meta.block)?
+                    else {
+                        continue;
+                    };
+                    opened += 1;
+                    for entry in &block.traces {
+                        let bound = entry
+                            .ops
+                            .iter()
+                            .filter(|op| op_may_match(op, &block.strings, query))
+                            .map(|op| op.max_start_ns)
+                            .max();
+                        if let Some(bound) = bound {
+                            let id = TraceId::from_bytes(&entry.trace_id)
+                                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                            if !seen.contains(&id) {
+                                queue.push(Pending::trace(bound, id));
+                            }
+                        }
                     }
                 }
             }
         }
         sort_hits(&mut hits);
         hits.truncate(limit);
+        metrics::counter!("spoor_storage_search_blocks_read_total").increment(opened);
+        metrics::counter!("spoor_storage_search_traces_verified_total").increment(verified);
         metrics::histogram!("spoor_storage_query_duration_seconds", "operation" => "find_traces")
             .record(started.elapsed().as_secs_f64());
         Ok(hits)
@@ -231,6 +264,58 @@ impl Store {
             trace_id: id,
             data,
         }))
+    }
+}
+
+/// What the search still has to look at.
+enum Candidate {
+    /// A trace to verify.
+    Trace(TraceId),
+    /// A block whose trace list is still to be read.
+    Block(PartitionKey, Arc<BlockMeta>),
+}
+
+/// A [`Candidate`] with the latest span start it can hold that matches.
+struct Pending {
+    bound: u64,
+    what: Candidate,
+}
+
+impl Pending {
+    fn trace(bound: u64, id: TraceId) -> Pending {
+        Pending {
+            bound,
+            what: Candidate::Trace(id),
+        }
+    }
+
+    /// Queue order: highest bound first; among equals, traces before
+    /// blocks, then the higher trace id (the search order).
+    fn key(&self) -> (u64, u8, TraceId) {
+        match &self.what {
+            Candidate::Trace(id) => (self.bound, 1, *id),
+            Candidate::Block(..) => (self.bound, 0, TraceId(0)),
+        }
+    }
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Pending {}
+
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.key().cmp(&other.key())
     }
 }
 
