@@ -37,7 +37,9 @@ use crate::error::StorageError;
 use crate::groups_cache::GroupsCache;
 use crate::keys;
 use crate::rocks::Db;
-use crate::summary::{BlockMeta, BlockTraces, CompactBlockTraces, StoredTrace};
+use crate::query::TraceQuery;
+use crate::search_list;
+use crate::summary::{BlockMeta, BlockTraces, StoredTrace};
 
 /// A flush whose encoded blocks reach this size is written as an SST file
 /// and ingested; a smaller one goes through the memtable.
@@ -471,28 +473,33 @@ impl Partitions {
         out
     }
 
-    /// The trace list of a block; `None` if its partition is gone.
-    pub(crate) fn block_traces(
+    /// Calls `candidate(trace id, bound)` for every trace of a block that
+    /// may match `q` (see `search_list`); `false` if its partition is gone.
+    pub(crate) fn block_candidates(
         &self,
         db: &Db,
         key: PartitionKey,
         block: u64,
-    ) -> Result<Option<BlockTraces>, StorageError> {
+        q: &TraceQuery,
+        candidate: impl FnMut(&[u8], u64) -> Result<(), StorageError>,
+    ) -> Result<bool, StorageError> {
         let (data, _) = names(key);
         let Some(cf) = db.cf_handle(&data) else {
-            return Ok(None);
+            return Ok(false);
         };
-        let traces = match key.1 {
-            Layout::V1 => db
-                .get_pinned_cf(&cf, keys::block_traces_key(block))?
-                .map(|r| BlockTraces::decode(&*r))
-                .transpose()?,
-            Layout::V2 => db
-                .get_pinned_cf(&cf, keys::data_key(block, keys::DATA_SEARCH, None))?
-                .map(|r| CompactBlockTraces::decode(&*r).map(BlockTraces::from))
-                .transpose()?,
-        };
-        Ok(traces)
+        match key.1 {
+            Layout::V1 => match db.get_pinned_cf(&cf, keys::block_traces_key(block))? {
+                Some(r) => search_list::decoded_candidates(&BlockTraces::decode(&*r)?, q, candidate)?,
+                None => return Ok(false),
+            },
+            Layout::V2 => {
+                match db.get_pinned_cf(&cf, keys::data_key(block, keys::DATA_SEARCH, None))? {
+                    Some(r) => search_list::candidates(&r, q, candidate)?,
+                    None => return Ok(false),
+                }
+            }
+        }
+        Ok(true)
     }
 
     /// Distinct partition starts, oldest first.

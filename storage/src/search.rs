@@ -22,7 +22,7 @@ use crate::partition::PartitionKey;
 use crate::query::TraceQuery;
 use crate::rocks::Store;
 use crate::summary::BlockMeta;
-use crate::summary::{OpEntry, SpanSummary};
+use crate::summary::SpanSummary;
 
 /// A position in a newest-first search (see [`Store::find_traces_page`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,28 +206,21 @@ impl Store {
                     }
                 }
                 Candidate::Block(partition, meta) => {
-                    let Some(block) =
-                        self.partitions
-                            .block_traces(&self.db, partition, meta.block)?
-                    else {
-                        continue;
-                    };
-                    opened += 1;
-                    for entry in &block.traces {
-                        let bound = entry
-                            .ops
-                            .iter()
-                            .filter(|op| op_may_match(op, &block.strings, query))
-                            .map(|op| op.max_start_ns)
-                            .max();
-                        if let Some(bound) = bound {
-                            let id = TraceId::from_bytes(&entry.trace_id)
+                    let read = self.partitions.block_candidates(
+                        &self.db,
+                        partition,
+                        meta.block,
+                        query,
+                        |id, bound| {
+                            let id = TraceId::from_bytes(id)
                                 .map_err(|e| StorageError::Corrupt(e.to_string()))?;
                             if !seen.contains(&id) {
                                 queue.push(Pending::trace(bound, id));
                             }
-                        }
-                    }
+                            Ok(())
+                        },
+                    )?;
+                    opened += u64::from(read);
                 }
             }
         }
@@ -332,20 +325,4 @@ fn summary_may_match(s: &SpanSummary, q: &TraceQuery) -> bool {
         && q.start_max_ns.is_none_or(|max| s.start_ns <= max)
         && q.duration_min_ns.is_none_or(|min| s.duration_ns >= min)
         && q.duration_max_ns.is_none_or(|max| s.duration_ns <= max)
-}
-
-fn op_may_match(op: &OpEntry, strings: &[String], q: &TraceQuery) -> bool {
-    let text = |i: u32| strings.get(i as usize).map(String::as_str).unwrap_or("");
-    q.service
-        .as_deref()
-        .is_none_or(|svc| text(op.service) == svc)
-        && q.operation
-            .as_deref()
-            .is_none_or(|o| text(op.operation) == o)
-        && q.start_min_ns.is_none_or(|min| op.max_start_ns >= min)
-        && q.start_max_ns.is_none_or(|max| op.min_start_ns <= max)
-        && q.duration_min_ns
-            .is_none_or(|min| op.max_duration_ns >= min)
-        && q.duration_max_ns
-            .is_none_or(|max| op.min_duration_ns <= max)
 }

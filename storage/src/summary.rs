@@ -220,18 +220,37 @@ impl From<&BlockTraces> for CompactBlockTraces {
     }
 }
 
-impl From<CompactBlockTraces> for BlockTraces {
-    fn from(c: CompactBlockTraces) -> BlockTraces {
-        let base = c.base_start_ns;
-        let (ss, ds) = (c.start_shift.min(63), c.duration_shift.min(63));
-        let start = |units: u64| base.saturating_add(from_units(units, ss));
-        let op = |o: CompactOpEntry| OpEntry {
+/// The time units of a [`CompactBlockTraces`], which turn its entries
+/// back into nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TimeUnits {
+    pub base_start_ns: u64,
+    pub start_shift: u32,
+    pub duration_shift: u32,
+}
+
+impl TimeUnits {
+    /// The entry in nanoseconds, rounded outwards as it was stored.
+    pub(crate) fn expand(&self, o: &CompactOpEntry) -> OpEntry {
+        let (ss, ds) = (self.start_shift.min(63), self.duration_shift.min(63));
+        let start = |units: u64| self.base_start_ns.saturating_add(from_units(units, ss));
+        OpEntry {
             service: o.service,
             operation: o.operation,
             min_start_ns: start(o.min_start),
             max_start_ns: start(o.min_start.saturating_add(o.start_spread)),
             min_duration_ns: from_units(o.min_duration, ds),
             max_duration_ns: from_units(o.min_duration.saturating_add(o.duration_spread), ds),
+        }
+    }
+}
+
+impl From<CompactBlockTraces> for BlockTraces {
+    fn from(c: CompactBlockTraces) -> BlockTraces {
+        let units = TimeUnits {
+            base_start_ns: c.base_start_ns,
+            start_shift: c.start_shift,
+            duration_shift: c.duration_shift,
         };
         BlockTraces {
             strings: c.strings,
@@ -240,7 +259,7 @@ impl From<CompactBlockTraces> for BlockTraces {
                 .into_iter()
                 .map(|t| TraceEntry {
                     trace_id: t.trace_id,
-                    ops: t.ops.into_iter().map(op).collect(),
+                    ops: t.ops.iter().map(|o| units.expand(o)).collect(),
                 })
                 .collect(),
         }
