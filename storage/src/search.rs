@@ -172,9 +172,15 @@ impl Store {
             (Some(s), Some(o)) => Some(name_hash_op(s, o)),
             _ => None,
         };
+        // A block's figures for the name searched (the pair, else the
+        // service) bound its matching spans more tightly than the block's.
+        let name = op_hash.or(service_hash);
+        let extent = |b: &BlockMeta| name.and_then(|h| b.name_extent(h));
         let blocks = self.partitions.blocks(|b| {
-            !(query.start_min_ns.is_some_and(|min| b.max_start_ns < min)
+            let (latest, longest) = extent(b).unwrap_or((b.max_start_ns, u64::MAX));
+            !(query.start_min_ns.is_some_and(|min| latest < min)
                 || query.start_max_ns.is_some_and(|max| b.min_start_ns > max)
+                || query.duration_min_ns.is_some_and(|min| longest < min)
                 || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
                 || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
                 && prunable
@@ -182,7 +188,7 @@ impl Store {
                     .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
         });
         queue.extend(blocks.into_iter().map(|(partition, meta)| Pending {
-            bound: meta.max_start_ns,
+            bound: extent(&meta).map_or(meta.max_start_ns, |(latest, _)| latest),
             what: Candidate::Block(partition, meta),
         }));
 

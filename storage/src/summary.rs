@@ -105,6 +105,26 @@ pub struct BlockMeta {
     pub bloom: Vec<u64>,
     #[prost(uint32, tag = "7")]
     pub bloom_hashes: u32,
+    /// Per entry of `names`: `max_start_ns` minus the latest start of a
+    /// span with that name. Empty in blocks written before it existed.
+    #[prost(uint64, repeated, tag = "8")]
+    pub name_start_lag_ns: Vec<u64>,
+    /// Per entry of `names`: the longest duration of a span with that
+    /// name, ns. Empty in blocks written before it existed.
+    #[prost(uint64, repeated, tag = "9")]
+    pub name_max_duration_ns: Vec<u64>,
+}
+
+impl BlockMeta {
+    /// The latest start and the longest duration of the block's spans
+    /// named `hash` (see `names`); `None` when the name is absent or the
+    /// block predates these figures.
+    pub fn name_extent(&self, hash: u64) -> Option<(u64, u64)> {
+        let i = self.names.binary_search(&hash).ok()?;
+        let lag = self.name_start_lag_ns.get(i)?;
+        let duration = self.name_max_duration_ns.get(i)?;
+        Some((self.max_start_ns.saturating_sub(*lag), *duration))
+    }
 }
 
 /// [`OpEntry`] as v2 blocks store it: times as varints in coarse units
