@@ -97,7 +97,12 @@ impl Store {
 
 /// Start of the trace's latest span, ns (0 for a trace without spans).
 fn latest_start(item: &FlushItem) -> u64 {
-    item.trace.spans.iter().map(|s| s.start_ns).max().unwrap_or(0)
+    item.trace
+        .spans
+        .iter()
+        .map(|s| s.start_ns)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The threads a flush encodes with (`storage.flush_threads`, 0 = cores).

@@ -36,8 +36,8 @@ use crate::block::{decode_trace, BlockGroups, EncodedBlock};
 use crate::error::StorageError;
 use crate::groups_cache::GroupsCache;
 use crate::keys;
-use crate::rocks::Db;
 use crate::query::TraceQuery;
+use crate::rocks::Db;
 use crate::search_list;
 use crate::summary::{BlockMeta, BlockTraces, StoredTrace};
 
@@ -489,7 +489,9 @@ impl Partitions {
         };
         match key.1 {
             Layout::V1 => match db.get_pinned_cf(&cf, keys::block_traces_key(block))? {
-                Some(r) => search_list::decoded_candidates(&BlockTraces::decode(&*r)?, q, candidate)?,
+                Some(r) => {
+                    search_list::decoded_candidates(&BlockTraces::decode(&*r)?, q, candidate)?
+                }
                 None => return Ok(false),
             },
             Layout::V2 => {

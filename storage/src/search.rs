@@ -7,12 +7,13 @@
 //! matching span start, trace id), both descending.
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use rustc_hash::FxHashSet;
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::TracesData;
+use spoor_proto::model::{InstrumentationScope, Resource, TracesData};
 
 use crate::block::{name_hash_op, name_hash_service};
 use crate::bloom;
@@ -101,7 +102,7 @@ impl Store {
         let started = Instant::now();
         let limit = query.limit.max(1);
         let mut hits: Vec<Hit> = Vec::new();
-        let mut seen: HashSet<TraceId> = HashSet::new();
+        let mut seen: FxHashSet<TraceId> = FxHashSet::default();
         let prunable: Vec<u64> = query
             .tags
             .iter()
@@ -245,12 +246,13 @@ impl Store {
             return Ok(None);
         };
         let mut latest = None::<u64>;
+        let (no_resource, no_scope) = (Resource::default(), InstrumentationScope::default());
         for rs in &data.resource_spans {
-            let resource = rs.resource.clone().unwrap_or_default();
+            let resource = rs.resource.as_ref().unwrap_or(&no_resource);
             for ss in &rs.scope_spans {
-                let scope = ss.scope.clone().unwrap_or_default();
+                let scope = ss.scope.as_ref().unwrap_or(&no_scope);
                 for span in &ss.spans {
-                    if matcher::span_matches(&resource, &scope, span, query) {
+                    if matcher::span_matches(resource, scope, span, query) {
                         latest = Some(latest.map_or(span.start_time_unix_nano, |l| {
                             l.max(span.start_time_unix_nano)
                         }));

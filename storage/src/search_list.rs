@@ -14,13 +14,31 @@ use crate::error::StorageError;
 use crate::query::TraceQuery;
 use crate::summary::{BlockTraces, CompactOpEntry, OpEntry, TimeUnits};
 
-fn corrupt(what: &str) -> StorageError {
-    StorageError::Corrupt(format!("block trace list: {what}"))
+/// What is wrong with a damaged list (small, so the walk's results stay
+/// small; it becomes a [`StorageError`] at the edge).
+#[derive(Debug, Clone, Copy)]
+struct Bad(&'static str);
+
+impl From<Bad> for StorageError {
+    fn from(bad: Bad) -> StorageError {
+        StorageError::Corrupt(format!("block trace list: {}", bad.0))
+    }
 }
 
 /// A base-128 varint; one-byte values (most of a list) take the short way.
-#[inline]
-fn decode_varint(buf: &mut &[u8]) -> Result<u64, StorageError> {
+#[inline(always)]
+fn decode_varint(buf: &mut &[u8]) -> Result<u64, Bad> {
+    match buf.first() {
+        Some(&byte) if byte < 0x80 => {
+            *buf = &buf[1..];
+            Ok(u64::from(byte))
+        }
+        _ => decode_long_varint(buf),
+    }
+}
+
+#[cold]
+fn decode_long_varint(buf: &mut &[u8]) -> Result<u64, Bad> {
     let mut value = 0u64;
     for (i, &byte) in buf.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);
@@ -32,7 +50,7 @@ fn decode_varint(buf: &mut &[u8]) -> Result<u64, StorageError> {
             return Ok(value);
         }
     }
-    Err(corrupt("invalid varint"))
+    Err(Bad("invalid varint"))
 }
 
 /// One protobuf field: its number and value.
@@ -48,39 +66,39 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, StorageError> {
+    #[inline(always)]
+    fn next_field(&mut self) -> Result<Option<(u32, Field<'a>)>, Bad> {
         if self.buf.is_empty() {
             return Ok(None);
         }
         let key = decode_varint(&mut self.buf)?;
-        let tag = u32::try_from(key >> 3).map_err(|_| corrupt("field number"))?;
+        let tag = u32::try_from(key >> 3).map_err(|_| Bad("field number"))?;
         let field = match key & 7 {
             0 => Field::Varint(decode_varint(&mut self.buf)?),
-            1 => Field::Other.skip(&mut self.buf, 8)?,
             2 => {
                 let len = decode_varint(&mut self.buf)?;
-                let len = usize::try_from(len).map_err(|_| corrupt("length"))?;
+                let len = usize::try_from(len).map_err(|_| Bad("length"))?;
                 if len > self.buf.len() {
-                    return Err(corrupt("length past the end"));
+                    return Err(Bad("length past the end"));
                 }
                 let (bytes, rest) = self.buf.split_at(len);
                 self.buf = rest;
                 Field::Bytes(bytes)
             }
-            5 => Field::Other.skip(&mut self.buf, 4)?,
-            _ => return Err(corrupt("unsupported wire type")),
+            1 => self.skip(8)?,
+            5 => self.skip(4)?,
+            _ => return Err(Bad("unsupported wire type")),
         };
         Ok(Some((tag, field)))
     }
-}
 
-impl Field<'_> {
-    fn skip(self, buf: &mut &[u8], n: usize) -> Result<Self, StorageError> {
-        if buf.len() < n {
-            return Err(corrupt("fixed field past the end"));
+    #[cold]
+    fn skip(&mut self, n: usize) -> Result<Field<'a>, Bad> {
+        if self.buf.len() < n {
+            return Err(Bad("fixed field past the end"));
         }
-        *buf = &buf[n..];
-        Ok(self)
+        self.buf = &self.buf[n..];
+        Ok(Field::Other)
     }
 }
 
@@ -106,7 +124,7 @@ pub(crate) fn candidates(
             (3, Field::Varint(v)) => units.base_start_ns = v,
             (4, Field::Varint(v)) => units.start_shift = v as u32,
             (5, Field::Varint(v)) => units.duration_shift = v as u32,
-            (1..=5, Field::Other) => return Err(corrupt("unexpected wire type")),
+            (1..=5, Field::Other) => return Err(Bad("unexpected wire type").into()),
             _ => {}
         }
     }
@@ -157,14 +175,21 @@ pub(crate) fn decoded_candidates(
     q: &TraceQuery,
     mut candidate: impl FnMut(&[u8], u64) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
-    let text = |i: u32| list.strings.get(i as usize).map(String::as_str).unwrap_or("");
+    let text = |i: u32| {
+        list.strings
+            .get(i as usize)
+            .map(String::as_str)
+            .unwrap_or("")
+    };
     for t in &list.traces {
         let bound = t
             .ops
             .iter()
             .filter(|op| {
                 q.service.as_deref().is_none_or(|s| text(op.service) == s)
-                    && q.operation.as_deref().is_none_or(|o| text(op.operation) == o)
+                    && q.operation
+                        .as_deref()
+                        .is_none_or(|o| text(op.operation) == o)
                     && times_may_match(op, q)
             })
             .map(|op| op.max_start_ns)
@@ -178,10 +203,11 @@ pub(crate) fn decoded_candidates(
 
 /// The entry, or `None` as soon as its names show `named` refuses it (most
 /// entries of a list are refused, and their times are never read).
+#[inline(always)]
 fn compact_op(
     bytes: &[u8],
     named: impl Fn(u32, u32) -> bool,
-) -> Result<Option<CompactOpEntry>, StorageError> {
+) -> Result<Option<CompactOpEntry>, Bad> {
     let mut op = CompactOpEntry::default();
     let mut checked = false;
     let mut fields = Fields { buf: bytes };
@@ -239,7 +265,12 @@ mod tests {
                 .map(|i| TraceEntry {
                     trace_id: vec![i; 16],
                     ops: vec![
-                        op(0, 1, base + u64::from(i) * 7_000_000, u64::from(i) * 1_000_000),
+                        op(
+                            0,
+                            1,
+                            base + u64::from(i) * 7_000_000,
+                            u64::from(i) * 1_000_000,
+                        ),
                         op(2, 3, base + u64::from(i) * 3_000_000, 2_000_000),
                         // A name past the string table.
                         op(9, 9, base, 1),
