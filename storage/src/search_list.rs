@@ -37,7 +37,7 @@ fn decode_varint(buf: &mut &[u8]) -> Result<u64, Bad> {
     }
 }
 
-#[cold]
+#[inline]
 fn decode_long_varint(buf: &mut &[u8]) -> Result<u64, Bad> {
     let mut value = 0u64;
     for (i, &byte) in buf.iter().enumerate().take(10) {
