@@ -49,7 +49,12 @@ const INGEST_MIN_BYTES: usize = 1 << 20;
 const DATA_ZSTD_LEVEL: i32 = 3;
 
 /// Size of the SST data blocks of block data (the unit compressed and read).
-const DATA_BLOCK_BYTES: usize = 256 << 10;
+/// A trace read decompresses one such block when it is not cached: 64 KiB
+/// costs a third of the instructions per lookup of 256 KiB, for about
+/// 0.6 % more bytes on disk (records are dictionary-coded columns already,
+/// so a longer zstd window finds little more). SST files written with
+/// another size stay readable (the size is recorded per file).
+const DATA_BLOCK_BYTES: usize = 64 << 10;
 
 /// How a partition is laid out on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
