@@ -6,7 +6,6 @@
 //! whole matching traces, at most `query.limit`, in the order (latest
 //! matching span start, trace id), both descending.
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -140,14 +139,19 @@ impl Store {
         let whole = query;
         let query = &pruning;
 
-        // Best first: blocks (keyed by their latest span start) and
-        // candidate traces (keyed by the latest start their summaries allow
-        // for a matching span, an upper bound of where they sort) share one
-        // queue, and the search stops once `limit` hits are in hand and
-        // nothing left can sort before the last of them. A trace's latest
-        // match lies in one of its pieces, each a candidate bounded by it,
-        // so the first piece taken has the highest bound of the trace.
-        let mut queue: BinaryHeap<Pending> = BinaryHeap::new();
+        // Best first: blocks (keyed by their latest span start for the
+        // name searched) and candidate traces (keyed by the latest start
+        // their summaries allow for a matching span, an upper bound of
+        // where they sort) are taken highest key first, and the search
+        // stops once `limit` hits are in hand and nothing left can sort
+        // before the last of them. A trace's latest match lies in one of
+        // its pieces, each a candidate bounded by it, so the first piece
+        // taken has the highest bound of the trace. Taking a candidate
+        // early is only extra work, so when more than
+        // `storage.search_max_candidates` wait, the best is verified
+        // before the next block is read: memory stays bounded.
+        let max_candidates = self.config.search_max_candidates.max(1);
+        let mut traces: BinaryHeap<(u64, TraceId)> = BinaryHeap::new();
 
         // 1. Traces still in memory.
         self.live.for_each(|id, t| {
@@ -162,7 +166,7 @@ impl Store {
                     .iter()
                     .all(|tok| t.tokens.binary_search(tok).is_ok())
                 {
-                    queue.push(Pending::trace(bound, id));
+                    traces.push((bound, id));
                 }
             }
         });
@@ -177,59 +181,76 @@ impl Store {
         // service) bound its matching spans more tightly than the block's.
         let name = op_hash.or(service_hash);
         let extent = |b: &BlockMeta| name.and_then(|h| b.name_extent(h));
-        let blocks = self.partitions.blocks(|b| {
-            let (latest, longest) = extent(b).unwrap_or((b.max_start_ns, u64::MAX));
-            !(query.start_min_ns.is_some_and(|min| latest < min)
-                || query.start_max_ns.is_some_and(|max| b.min_start_ns > max)
-                || query.duration_min_ns.is_some_and(|min| longest < min)
-                || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
-                || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
-                && prunable
-                    .iter()
-                    .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
-        });
-        queue.extend(blocks.into_iter().map(|(partition, meta)| Pending {
-            bound: extent(&meta).map_or(meta.max_start_ns, |(latest, _)| latest),
-            what: Candidate::Block(partition, meta),
-        }));
+        let mut blocks: Vec<(u64, PartitionKey, Arc<BlockMeta>)> = self
+            .partitions
+            .blocks(|b| {
+                let (latest, longest) = extent(b).unwrap_or((b.max_start_ns, u64::MAX));
+                !(query.start_min_ns.is_some_and(|min| latest < min)
+                    || query.start_max_ns.is_some_and(|max| b.min_start_ns > max)
+                    || query.duration_min_ns.is_some_and(|min| longest < min)
+                    || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
+                    || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
+                    && prunable
+                        .iter()
+                        .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
+            })
+            .into_iter()
+            .map(|(partition, meta)| {
+                let bound = extent(&meta).map_or(meta.max_start_ns, |(latest, _)| latest);
+                (bound, partition, meta)
+            })
+            .collect();
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.0));
+        let mut blocks = blocks.into_iter().peekable();
 
         let mut opened = 0u64;
         let mut verified = 0u64;
-        while let Some(next) = queue.pop() {
+        loop {
+            let block_bound = blocks.peek().map(|b| b.0);
+            let trace_bound = traces.peek().map(|t| t.0);
+            let Some(top) = block_bound.max(trace_bound) else {
+                break;
+            };
             if hits.len() >= limit {
                 sort_hits(&mut hits);
                 hits.truncate(limit);
-                if next.bound < hits[limit - 1].latest_match_ns {
+                if top < hits[limit - 1].latest_match_ns {
                     break;
                 }
             }
-            match next.what {
-                Candidate::Trace(id) => {
-                    if seen.insert(id) {
-                        verified += 1;
-                        if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
-                            push(&mut hits, hit);
-                        }
+            // Among equal keys a trace goes first.
+            let take_trace = match (trace_bound, block_bound) {
+                (Some(t), Some(b)) => t >= b || traces.len() > max_candidates,
+                (t, _) => t.is_some(),
+            };
+            if take_trace {
+                let Some((_, id)) = traces.pop() else { break };
+                if seen.insert(id) {
+                    verified += 1;
+                    if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
+                        push(&mut hits, hit);
                     }
                 }
-                Candidate::Block(partition, meta) => {
-                    let read = self.partitions.block_candidates(
-                        &self.db,
-                        partition,
-                        meta.block,
-                        query,
-                        |id, bound| {
-                            let id = TraceId::from_bytes(id)
-                                .map_err(|e| StorageError::Corrupt(e.to_string()))?;
-                            if !seen.contains(&id) {
-                                queue.push(Pending::trace(bound, id));
-                            }
-                            Ok(())
-                        },
-                    )?;
-                    opened += u64::from(read);
-                }
+                continue;
             }
+            let Some((_, partition, meta)) = blocks.next() else {
+                break;
+            };
+            let read = self.partitions.block_candidates(
+                &self.db,
+                partition,
+                meta.block,
+                query,
+                |id, bound| {
+                    let id = TraceId::from_bytes(id)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    if !seen.contains(&id) {
+                        traces.push((bound, id));
+                    }
+                    Ok(())
+                },
+            )?;
+            opened += u64::from(read);
         }
         sort_hits(&mut hits);
         hits.truncate(limit);
@@ -265,58 +286,6 @@ impl Store {
             trace_id: id,
             data,
         }))
-    }
-}
-
-/// What the search still has to look at.
-enum Candidate {
-    /// A trace to verify.
-    Trace(TraceId),
-    /// A block whose trace list is still to be read.
-    Block(PartitionKey, Arc<BlockMeta>),
-}
-
-/// A [`Candidate`] with the latest span start it can hold that matches.
-struct Pending {
-    bound: u64,
-    what: Candidate,
-}
-
-impl Pending {
-    fn trace(bound: u64, id: TraceId) -> Pending {
-        Pending {
-            bound,
-            what: Candidate::Trace(id),
-        }
-    }
-
-    /// Queue order: highest bound first; among equals, traces before
-    /// blocks, then the higher trace id (the search order).
-    fn key(&self) -> (u64, u8, TraceId) {
-        match &self.what {
-            Candidate::Trace(id) => (self.bound, 1, *id),
-            Candidate::Block(..) => (self.bound, 0, TraceId(0)),
-        }
-    }
-}
-
-impl PartialEq for Pending {
-    fn eq(&self, other: &Self) -> bool {
-        self.key() == other.key()
-    }
-}
-
-impl Eq for Pending {}
-
-impl PartialOrd for Pending {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Pending {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.key().cmp(&other.key())
     }
 }
 

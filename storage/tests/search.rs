@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{SpanKind, Value};
-use spoor_storage::TraceQuery;
+use spoor_storage::{StorageConfig, TraceQuery};
 
 fn query(service: &str) -> TraceQuery {
     TraceQuery {
@@ -288,9 +288,19 @@ struct Gen {
 
 #[test]
 fn search_agrees_with_brute_force_over_pieces_in_many_blocks() {
+    agrees_with_brute_force(StorageConfig::default().search_max_candidates);
+}
+
+#[test]
+fn search_agrees_with_brute_force_holding_one_candidate_at_a_time() {
+    agrees_with_brute_force(1);
+}
+
+fn agrees_with_brute_force(search_max_candidates: usize) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.block_max_traces = 5;
+    cfg.search_max_candidates = search_max_candidates;
     let store = spoor_storage::Store::open(cfg).unwrap();
     // 90 traces whose spans arrive in three rounds: the first two flushed
     // (so a trace has pieces in two blocks, the later one often holding its
