@@ -1,6 +1,7 @@
 //! Search: the traces matching a [`TraceQuery`], newest matching span
-//! first, from the in-memory buffer and then the blocks on disk, newest
-//! first, pruned by their summaries and verified span by span.
+//! first, from the in-memory buffer and the blocks on disk, taken best
+//! first by the latest start their summaries allow, pruned by those
+//! summaries and verified span by span.
 //!
 //! In: a query (and, for a page, the cursor after which to continue). Out:
 //! whole matching traces, at most `query.limit`, in the order (latest
