@@ -319,7 +319,8 @@ pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, 
         index.insert(s.to_string(), i);
         i
     };
-    let mut names: Vec<u64> = Vec::new();
+    // Name hash → (latest start, longest duration) of its spans.
+    let mut extents: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
     let mut tokens: Vec<u64> = Vec::new();
     let mut min_start = u64::MAX;
     let mut max_start = 0u64;
@@ -329,6 +330,14 @@ pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, 
         for s in &item.trace.spans {
             min_start = min_start.min(s.start_ns);
             max_start = max_start.max(s.start_ns);
+            for name in [
+                name_hash_service(&s.service),
+                name_hash_op(&s.service, &s.operation),
+            ] {
+                let e = extents.entry(name).or_insert((s.start_ns, s.duration_ns));
+                e.0 = e.0.max(s.start_ns);
+                e.1 = e.1.max(s.duration_ns);
+            }
             let service = intern(&s.service, &mut strings);
             let operation = intern(&s.operation, &mut strings);
             match ops
@@ -342,8 +351,6 @@ pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, 
                     o.max_duration_ns = o.max_duration_ns.max(s.duration_ns);
                 }
                 None => {
-                    names.push(name_hash_service(&s.service));
-                    names.push(name_hash_op(&s.service, &s.operation));
                     ops.push(OpEntry {
                         service,
                         operation,
@@ -361,8 +368,8 @@ pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, 
             ops,
         });
     }
-    names.sort_unstable();
-    names.dedup();
+    let mut names: Vec<(u64, (u64, u64))> = extents.into_iter().collect();
+    names.sort_unstable_by_key(|(name, _)| *name);
     tokens.sort_unstable();
     tokens.dedup();
     if min_start == u64::MAX {
@@ -373,7 +380,9 @@ pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, 
         min_start_ns: min_start,
         max_start_ns: max_start,
         trace_count: items.len() as u32,
-        names,
+        name_start_lag_ns: names.iter().map(|(_, (s, _))| max_start - s).collect(),
+        name_max_duration_ns: names.iter().map(|(_, (_, d))| *d).collect(),
+        names: names.into_iter().map(|(name, _)| name).collect(),
         bloom: bloom::build(&tokens),
         bloom_hashes: bloom::HASHES,
     };

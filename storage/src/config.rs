@@ -62,6 +62,10 @@ pub struct StorageConfig {
     /// (each a few hundred KiB; trace by id and search read many traces of
     /// the same recent blocks).
     pub dictionary_cache_blocks: usize,
+    /// Candidate traces a search holds waiting to be verified; above it the
+    /// best is verified before another block's list is read (a search that
+    /// verifies more than needed, never a different answer).
+    pub search_max_candidates: usize,
     /// Bytes of RocksDB's block cache (shared by every partition).
     #[serde(with = "crate::byte_size")]
     pub block_cache_bytes: u64,
@@ -98,6 +102,7 @@ impl Default for StorageConfig {
             flush_interval: Duration::from_millis(500),
             wal_segment_bytes: 64 << 20,
             dictionary_cache_blocks: 64,
+            search_max_candidates: 100_000,
             block_cache_bytes: 32 << 20,
             memtable_bytes: 32 << 20,
             memory_budget: 256 << 20,
@@ -150,6 +155,9 @@ impl StorageConfig {
         }
         if self.live_max_traces == 0 {
             problems.push("storage.live_max_traces must be greater than 0".to_string());
+        }
+        if self.search_max_candidates == 0 {
+            problems.push("storage.search_max_candidates must be greater than 0".to_string());
         }
         if self.block_max_traces == 0 {
             problems.push("storage.block_max_traces must be greater than 0".to_string());
@@ -208,6 +216,18 @@ mod tests {
             ..config
         };
         assert_eq!(raised.validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_search_needs_room_for_a_candidate() {
+        let config = StorageConfig {
+            search_max_candidates: 0,
+            ..StorageConfig::default()
+        };
+        let problems = config.validate().unwrap_err();
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("storage.search_max_candidates")));
     }
 
     #[test]

@@ -43,7 +43,12 @@ impl Store {
             all,
         );
         // Tail sampling: dropped traces leave the buffer here, unwritten.
-        let items = crate::decider::decide_due(&self.decider, &self.live, items, now, all);
+        let mut items = crate::decider::decide_due(&self.decider, &self.live, items, now, all);
+        // Blocks cut from traces in time order cover time ranges of their
+        // own, so a search for the newest matches reads the newest blocks
+        // only (`crate::search`); cut in arrival order, every block of a
+        // flush spans the whole flush and a search reads them all.
+        items.sort_by_cached_key(latest_start);
         metrics::gauge!("spoor_storage_live_traces").set(self.live.trace_count() as f64);
         metrics::gauge!("spoor_storage_live_bytes").set(self.live.byte_count() as f64);
         if items.is_empty() {
@@ -88,6 +93,16 @@ impl Store {
         self.wal.trim(low)?;
         Ok(())
     }
+}
+
+/// Start of the trace's latest span, ns (0 for a trace without spans).
+fn latest_start(item: &FlushItem) -> u64 {
+    item.trace
+        .spans
+        .iter()
+        .map(|s| s.start_ns)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The threads a flush encodes with (`storage.flush_threads`, 0 = cores).

@@ -51,6 +51,7 @@ mod retention;
 pub mod rocks;
 pub mod routing;
 mod search;
+mod search_list;
 mod settings;
 pub mod source;
 mod summary;

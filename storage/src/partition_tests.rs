@@ -117,11 +117,20 @@ fn large_flushes_are_ingested_as_files_and_small_ones_go_through_the_memtable() 
     );
     let blocks = partitions.blocks(|_| true);
     assert_eq!(blocks.len(), 2);
-    let list = partitions
-        .block_traces(&db, blocks[0].0, blocks[0].1.block)
-        .unwrap()
+    let mut listed = 0;
+    let read = partitions
+        .block_candidates(
+            &db,
+            blocks[0].0,
+            blocks[0].1.block,
+            &crate::TraceQuery::default(),
+            |_, _| {
+                listed += 1;
+                Ok(())
+            },
+        )
         .unwrap();
-    assert!(!list.traces.is_empty());
+    assert!(read && listed > 0);
 }
 
 #[test]

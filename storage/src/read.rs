@@ -5,11 +5,11 @@
 //! In: a trace id, or a low half. Out: the trace as one `TracesData`, or
 //! the ids sharing the low half.
 
-use std::collections::HashSet;
 use std::time::Instant;
 
 use bytes::BytesMut;
 use prost::Message;
+use rustc_hash::FxHashSet;
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::TracesData;
 
@@ -27,7 +27,7 @@ impl Store {
         if live.is_none() && stored.is_empty() {
             return Ok(None);
         }
-        let stored_seqs: HashSet<u64> =
+        let stored_seqs: FxHashSet<u64> =
             stored.iter().flat_map(|r| r.seqs.iter().copied()).collect();
         let mut bytes = BytesMut::new();
         for r in stored.iter().rev() {

@@ -1,24 +1,29 @@
 //! Search: the traces matching a [`TraceQuery`], newest matching span
-//! first, from the in-memory buffer and then the blocks on disk, newest
-//! first, pruned by their summaries and verified span by span.
+//! first, from the in-memory buffer and the blocks on disk, taken best
+//! first by the latest start their summaries allow, pruned by those
+//! summaries and verified span by span.
 //!
 //! In: a query (and, for a page, the cursor after which to continue). Out:
 //! whole matching traces, at most `query.limit`, in the order (latest
 //! matching span start, trace id), both descending.
 
-use std::collections::HashSet;
+use std::collections::BinaryHeap;
+use std::sync::Arc;
 use std::time::Instant;
 
+use rustc_hash::FxHashSet;
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::TracesData;
+use spoor_proto::model::{InstrumentationScope, Resource, TracesData};
 
 use crate::block::{name_hash_op, name_hash_service};
 use crate::bloom;
 use crate::error::StorageError;
 use crate::matcher;
+use crate::partition::PartitionKey;
 use crate::query::TraceQuery;
 use crate::rocks::Store;
-use crate::summary::{OpEntry, SpanSummary};
+use crate::summary::BlockMeta;
+use crate::summary::SpanSummary;
 
 /// A position in a newest-first search (see [`Store::find_traces_page`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +102,7 @@ impl Store {
         let started = Instant::now();
         let limit = query.limit.max(1);
         let mut hits: Vec<Hit> = Vec::new();
-        let mut seen: HashSet<TraceId> = HashSet::new();
+        let mut seen: FxHashSet<TraceId> = FxHashSet::default();
         let prunable: Vec<u64> = query
             .tags
             .iter()
@@ -135,73 +140,123 @@ impl Store {
         let whole = query;
         let query = &pruning;
 
+        // Best first: blocks (keyed by their latest span start for the
+        // name searched) and candidate traces (keyed by the latest start
+        // their summaries allow for a matching span, an upper bound of
+        // where they sort) are taken highest key first, and the search
+        // stops once `limit` hits are in hand and nothing left can sort
+        // before the last of them. A trace's latest match lies in one of
+        // its pieces, each a candidate bounded by it, so the first piece
+        // taken has the highest bound of the trace. Taking a candidate
+        // early is only extra work, so when more than
+        // `storage.search_max_candidates` wait, the best is verified
+        // before the next block is read: memory stays bounded.
+        let max_candidates = self.config.search_max_candidates.max(1);
+        let mut traces: BinaryHeap<(u64, TraceId)> = BinaryHeap::new();
+
         // 1. Traces still in memory.
-        let mut candidates = Vec::new();
         self.live.for_each(|id, t| {
-            if t.spans.iter().any(|s| summary_may_match(s, query))
-                && prunable
+            let bound = t
+                .spans
+                .iter()
+                .filter(|s| summary_may_match(s, query))
+                .map(|s| s.start_ns)
+                .max();
+            if let Some(bound) = bound {
+                if prunable
                     .iter()
                     .all(|tok| t.tokens.binary_search(tok).is_ok())
-            {
-                candidates.push(id);
-            }
-        });
-        for id in candidates {
-            if seen.insert(id) {
-                if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
-                    push(&mut hits, hit);
+                {
+                    traces.push((bound, id));
                 }
             }
-        }
+        });
 
-        // 2. Blocks on disk, newest first, skipped by their summaries.
+        // 2. Blocks on disk, skipped by their summaries.
         let service_hash = query.service.as_deref().map(name_hash_service);
         let op_hash = match (&query.service, &query.operation) {
             (Some(s), Some(o)) => Some(name_hash_op(s, o)),
             _ => None,
         };
-        let blocks = self.partitions.blocks(|b| {
-            !(query.start_min_ns.is_some_and(|min| b.max_start_ns < min)
-                || query.start_max_ns.is_some_and(|max| b.min_start_ns > max)
-                || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
-                || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
-                && prunable
-                    .iter()
-                    .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
-        });
-        for (partition, meta) in blocks {
+        // A block's figures for the name searched (the pair, else the
+        // service) bound its matching spans more tightly than the block's.
+        let name = op_hash.or(service_hash);
+        let extent = |b: &BlockMeta| name.and_then(|h| b.name_extent(h));
+        let mut blocks: Vec<(u64, PartitionKey, Arc<BlockMeta>)> = self
+            .partitions
+            .blocks(|b| {
+                let (latest, longest) = extent(b).unwrap_or((b.max_start_ns, u64::MAX));
+                !(query.start_min_ns.is_some_and(|min| latest < min)
+                    || query.start_max_ns.is_some_and(|max| b.min_start_ns > max)
+                    || query.duration_min_ns.is_some_and(|min| longest < min)
+                    || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
+                    || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
+                    && prunable
+                        .iter()
+                        .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
+            })
+            .into_iter()
+            .map(|(partition, meta)| {
+                let bound = extent(&meta).map_or(meta.max_start_ns, |(latest, _)| latest);
+                (bound, partition, meta)
+            })
+            .collect();
+        blocks.sort_by_key(|b| std::cmp::Reverse(b.0));
+        let mut blocks = blocks.into_iter().peekable();
+
+        let mut opened = 0u64;
+        let mut verified = 0u64;
+        loop {
+            let block_bound = blocks.peek().map(|b| b.0);
+            let trace_bound = traces.peek().map(|t| t.0);
+            let Some(top) = block_bound.max(trace_bound) else {
+                break;
+            };
             if hits.len() >= limit {
                 sort_hits(&mut hits);
                 hits.truncate(limit);
-                if meta.max_start_ns < hits[limit - 1].latest_match_ns {
+                if top < hits[limit - 1].latest_match_ns {
                     break;
                 }
             }
-            let Some(block) = self
-                .partitions
-                .block_traces(&self.db, partition, meta.block)?
-            else {
-                continue;
+            // Among equal keys a trace goes first.
+            let take_trace = match (trace_bound, block_bound) {
+                (Some(t), Some(b)) => t >= b || traces.len() > max_candidates,
+                (t, _) => t.is_some(),
             };
-            for entry in &block.traces {
-                if !entry
-                    .ops
-                    .iter()
-                    .any(|op| op_may_match(op, &block.strings, query))
-                {
-                    continue;
-                }
-                let id = TraceId::from_bytes(&entry.trace_id)
-                    .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+            if take_trace {
+                let Some((_, id)) = traces.pop() else { break };
                 if seen.insert(id) {
+                    verified += 1;
                     if let Some(hit) = self.verify(id, whole)?.filter(is_after) {
                         push(&mut hits, hit);
                     }
                 }
+                continue;
             }
+            let Some((_, partition, meta)) = blocks.next() else {
+                break;
+            };
+            let read = self.partitions.block_candidates(
+                &self.db,
+                partition,
+                meta.block,
+                query,
+                |id, bound| {
+                    let id = TraceId::from_bytes(id)
+                        .map_err(|e| StorageError::Corrupt(e.to_string()))?;
+                    if !seen.contains(&id) {
+                        traces.push((bound, id));
+                    }
+                    Ok(())
+                },
+            )?;
+            opened += u64::from(read);
         }
         sort_hits(&mut hits);
         hits.truncate(limit);
+        metrics::counter!("spoor_storage_search_blocks_read_total").increment(opened);
+        metrics::counter!("spoor_storage_search_traces_verified_total").increment(verified);
         metrics::histogram!("spoor_storage_query_duration_seconds", "operation" => "find_traces")
             .record(started.elapsed().as_secs_f64());
         Ok(hits)
@@ -213,12 +268,13 @@ impl Store {
             return Ok(None);
         };
         let mut latest = None::<u64>;
+        let (no_resource, no_scope) = (Resource::default(), InstrumentationScope::default());
         for rs in &data.resource_spans {
-            let resource = rs.resource.clone().unwrap_or_default();
+            let resource = rs.resource.as_ref().unwrap_or(&no_resource);
             for ss in &rs.scope_spans {
-                let scope = ss.scope.clone().unwrap_or_default();
+                let scope = ss.scope.as_ref().unwrap_or(&no_scope);
                 for span in &ss.spans {
-                    if matcher::span_matches(&resource, &scope, span, query) {
+                    if matcher::span_matches(resource, scope, span, query) {
                         latest = Some(latest.map_or(span.start_time_unix_nano, |l| {
                             l.max(span.start_time_unix_nano)
                         }));
@@ -247,20 +303,4 @@ fn summary_may_match(s: &SpanSummary, q: &TraceQuery) -> bool {
         && q.start_max_ns.is_none_or(|max| s.start_ns <= max)
         && q.duration_min_ns.is_none_or(|min| s.duration_ns >= min)
         && q.duration_max_ns.is_none_or(|max| s.duration_ns <= max)
-}
-
-fn op_may_match(op: &OpEntry, strings: &[String], q: &TraceQuery) -> bool {
-    let text = |i: u32| strings.get(i as usize).map(String::as_str).unwrap_or("");
-    q.service
-        .as_deref()
-        .is_none_or(|svc| text(op.service) == svc)
-        && q.operation
-            .as_deref()
-            .is_none_or(|o| text(op.operation) == o)
-        && q.start_min_ns.is_none_or(|min| op.max_start_ns >= min)
-        && q.start_max_ns.is_none_or(|max| op.min_start_ns <= max)
-        && q.duration_min_ns
-            .is_none_or(|min| op.max_duration_ns >= min)
-        && q.duration_max_ns
-            .is_none_or(|max| op.min_duration_ns <= max)
 }

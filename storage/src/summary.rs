@@ -105,6 +105,26 @@ pub struct BlockMeta {
     pub bloom: Vec<u64>,
     #[prost(uint32, tag = "7")]
     pub bloom_hashes: u32,
+    /// Per entry of `names`: `max_start_ns` minus the latest start of a
+    /// span with that name. Empty in blocks written before it existed.
+    #[prost(uint64, repeated, tag = "8")]
+    pub name_start_lag_ns: Vec<u64>,
+    /// Per entry of `names`: the longest duration of a span with that
+    /// name, ns. Empty in blocks written before it existed.
+    #[prost(uint64, repeated, tag = "9")]
+    pub name_max_duration_ns: Vec<u64>,
+}
+
+impl BlockMeta {
+    /// The latest start and the longest duration of the block's spans
+    /// named `hash` (see `names`); `None` when the name is absent or the
+    /// block predates these figures.
+    pub fn name_extent(&self, hash: u64) -> Option<(u64, u64)> {
+        let i = self.names.binary_search(&hash).ok()?;
+        let lag = self.name_start_lag_ns.get(i)?;
+        let duration = self.name_max_duration_ns.get(i)?;
+        Some((self.max_start_ns.saturating_sub(*lag), *duration))
+    }
 }
 
 /// [`OpEntry`] as v2 blocks store it: times as varints in coarse units
@@ -220,18 +240,37 @@ impl From<&BlockTraces> for CompactBlockTraces {
     }
 }
 
-impl From<CompactBlockTraces> for BlockTraces {
-    fn from(c: CompactBlockTraces) -> BlockTraces {
-        let base = c.base_start_ns;
-        let (ss, ds) = (c.start_shift.min(63), c.duration_shift.min(63));
-        let start = |units: u64| base.saturating_add(from_units(units, ss));
-        let op = |o: CompactOpEntry| OpEntry {
+/// The time units of a [`CompactBlockTraces`], which turn its entries
+/// back into nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct TimeUnits {
+    pub base_start_ns: u64,
+    pub start_shift: u32,
+    pub duration_shift: u32,
+}
+
+impl TimeUnits {
+    /// The entry in nanoseconds, rounded outwards as it was stored.
+    pub(crate) fn expand(&self, o: &CompactOpEntry) -> OpEntry {
+        let (ss, ds) = (self.start_shift.min(63), self.duration_shift.min(63));
+        let start = |units: u64| self.base_start_ns.saturating_add(from_units(units, ss));
+        OpEntry {
             service: o.service,
             operation: o.operation,
             min_start_ns: start(o.min_start),
             max_start_ns: start(o.min_start.saturating_add(o.start_spread)),
             min_duration_ns: from_units(o.min_duration, ds),
             max_duration_ns: from_units(o.min_duration.saturating_add(o.duration_spread), ds),
+        }
+    }
+}
+
+impl From<CompactBlockTraces> for BlockTraces {
+    fn from(c: CompactBlockTraces) -> BlockTraces {
+        let units = TimeUnits {
+            base_start_ns: c.base_start_ns,
+            start_shift: c.start_shift,
+            duration_shift: c.duration_shift,
         };
         BlockTraces {
             strings: c.strings,
@@ -240,7 +279,7 @@ impl From<CompactBlockTraces> for BlockTraces {
                 .into_iter()
                 .map(|t| TraceEntry {
                     trace_id: t.trace_id,
-                    ops: t.ops.into_iter().map(op).collect(),
+                    ops: t.ops.iter().map(|o| units.expand(o)).collect(),
                 })
                 .collect(),
         }

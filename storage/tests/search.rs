@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{SpanKind, Value};
-use spoor_storage::TraceQuery;
+use spoor_storage::{StorageConfig, TraceQuery};
 
 fn query(service: &str) -> TraceQuery {
     TraceQuery {
@@ -273,4 +273,127 @@ fn paged_search_visits_every_match_once_newest_first() {
     let mut want = expected.clone();
     want.append(&mut rest);
     assert_eq!(all, want);
+}
+
+/// One span of the generated store of `search_agrees_with_brute_force`.
+struct Gen {
+    trace: u128,
+    id: u64,
+    service: &'static str,
+    name: &'static str,
+    start_ns: u64,
+    duration_ns: u64,
+    kind: &'static str,
+}
+
+#[test]
+fn search_agrees_with_brute_force_over_pieces_in_many_blocks() {
+    agrees_with_brute_force(StorageConfig::default().search_max_candidates);
+}
+
+#[test]
+fn search_agrees_with_brute_force_holding_one_candidate_at_a_time() {
+    agrees_with_brute_force(1);
+}
+
+fn agrees_with_brute_force(search_max_candidates: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.block_max_traces = 5;
+    cfg.search_max_candidates = search_max_candidates;
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    // 90 traces whose spans arrive in three rounds: the first two flushed
+    // (so a trace has pieces in two blocks, the later one often holding its
+    // latest match), the third left in memory; start times repeat, so
+    // ties are broken by trace id.
+    let mut state = 7u64;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % n
+    };
+    let mut spans: Vec<Gen> = Vec::new();
+    for round in 0..3u64 {
+        for t in 0..90u128 {
+            if next(3) == 0 {
+                continue;
+            }
+            let span = Gen {
+                trace: 5000 + t,
+                id: 1 + round * 1000 + t as u64,
+                service: ["api", "db"][next(2) as usize],
+                name: ["a", "b", "c"][next(3) as usize],
+                start_ns: (3000 + next(40) + round * 20) * SECOND,
+                duration_ns: (1 + next(100)) * 1_000_000,
+                kind: ["x", "y"][next(2) as usize],
+            };
+            write(
+                &store,
+                &[SpanSpec {
+                    trace: span.trace,
+                    id: span.id,
+                    service: span.service,
+                    name: span.name,
+                    start_ns: span.start_ns,
+                    duration_ns: span.duration_ns,
+                    attrs: vec![("k", Value::StringValue(span.kind.into()))],
+                    ..Default::default()
+                }],
+            );
+            spans.push(span);
+        }
+        if round < 2 {
+            store.flush(true).unwrap();
+        }
+    }
+    assert!(store.stats().blocks >= 20);
+    let brute = |q: &TraceQuery| -> Vec<u128> {
+        let mut latest: std::collections::BTreeMap<u128, u64> = Default::default();
+        for s in &spans {
+            let ok = q.service.as_deref().is_none_or(|v| v == s.service)
+                && q.operation.as_deref().is_none_or(|v| v == s.name)
+                && q.duration_min_ns.is_none_or(|v| s.duration_ns >= v)
+                && q.duration_max_ns.is_none_or(|v| s.duration_ns <= v)
+                && q.start_min_ns.is_none_or(|v| s.start_ns >= v)
+                && q.start_max_ns.is_none_or(|v| s.start_ns <= v)
+                && q.tags.iter().all(|(k, v)| k == "k" && v == s.kind);
+            if ok {
+                let l = latest.entry(s.trace).or_default();
+                *l = (*l).max(s.start_ns);
+            }
+        }
+        let mut hits: Vec<(u64, u128)> = latest.into_iter().map(|(t, l)| (l, t)).collect();
+        hits.sort_unstable_by(|a, b| b.cmp(a));
+        hits.into_iter().take(q.limit).map(|(_, t)| t).collect()
+    };
+    let mut checked = 0;
+    for service in [None, Some("api"), Some("db")] {
+        for operation in [None, Some("b")] {
+            if service.is_none() && operation.is_some() {
+                continue;
+            }
+            for duration_min_ns in [None, Some(70_000_000)] {
+                for tags in [vec![], vec![("k".to_string(), "y".to_string())]] {
+                    for start_max_ns in [None, Some(3050 * SECOND)] {
+                        for limit in [1, 4, 15, 200] {
+                            let q = TraceQuery {
+                                service: service.map(str::to_string),
+                                operation: operation.map(str::to_string),
+                                duration_min_ns,
+                                tags: tags.clone(),
+                                start_max_ns,
+                                limit,
+                                ..Default::default()
+                            };
+                            let expected = brute(&q);
+                            assert_eq!(ids(&store, &q), expected, "{q:?}");
+                            checked += usize::from(!expected.is_empty());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "{checked}");
 }

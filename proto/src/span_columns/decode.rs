@@ -157,7 +157,9 @@ impl<'a, D: AsRef<[u8]>> Reader<'a, '_, D> {
     fn structured(&mut self, base: u64, id: &[u8], ids: &[&[u8]]) -> Result<Vec<u8>, ColumnsError> {
         let bits = self.structure.varint()?;
         let has = |bit: u64| bits & bit != 0;
-        let mut out = Vec::with_capacity(256);
+        // Room for a typical span with a dozen attributes, so the buffer
+        // is rarely grown.
+        let mut out = Vec::with_capacity(1024);
         if has(shape::TRACE_ID) {
             put_len_field(&mut out, SPAN_TRACE_ID, self.values.len_bytes()?);
         }
@@ -268,6 +270,8 @@ impl<'a, D: AsRef<[u8]>> Reader<'a, '_, D> {
         tag: u32,
     ) -> Result<(), ColumnsError> {
         let n = self.structure.varint()?;
+        // One value buffer for every attribute: most are short.
+        let mut value = Vec::new();
         for _ in 0..n {
             scratch.clear();
             let tag_byte = self.structure.byte()?;
@@ -275,7 +279,7 @@ impl<'a, D: AsRef<[u8]>> Reader<'a, '_, D> {
                 put_len_field(out, tag, self.values.len_bytes()?);
                 continue;
             }
-            let mut value = Vec::new();
+            value.clear();
             let has_value = self.value(tag_byte, &mut value)?;
             self.string_field(scratch, KEY_VALUE_KEY)?;
             if has_value {
