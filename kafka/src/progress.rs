@@ -7,7 +7,8 @@
 //! this node. Out: one record per publication on the progress topic's
 //! partition of the same number (value: JSON of the node and the progress);
 //! [`ProgressLog::latest`] reads a partition's newest record back. Records
-//! are sent one per batch, so the broker's end offset is exact.
+//! are sent one per batch, so the broker's end offset is exact (the
+//! newest record is the one before it).
 
 use std::time::Duration;
 
@@ -86,7 +87,6 @@ impl ProgressLog {
             format!("{}-progress-reader", config.group_id),
         );
         read.insert("enable.auto.commit".into(), "false".into());
-        read.insert("enable.partition.eof".into(), "true".into());
         read.insert("isolation.level".into(), "read_committed".into());
         let reader = client_config(&read)
             .create()
@@ -108,8 +108,22 @@ impl ProgressLog {
     }
 
     /// Publishes `progress` of `partition` and waits until the brokers
-    /// acknowledged it. Blocks.
+    /// acknowledged it (and everything sent before). Blocks.
     pub fn publish(&self, partition: u32, progress: Progress) -> Result<(), ProgressError> {
+        self.send(partition, progress)?;
+        self.flush(partition)
+    }
+
+    /// Waits until everything sent was acknowledged. Blocks.
+    pub fn flush(&self, partition: u32) -> Result<(), ProgressError> {
+        self.producer
+            .flush(PROGRESS_TIMEOUT)
+            .map_err(|e| self.kafka_error(partition, e))
+    }
+
+    /// Queues `progress` of `partition` for the brokers without waiting
+    /// (records of one partition arrive in the order sent).
+    pub fn send(&self, partition: u32, progress: Progress) -> Result<(), ProgressError> {
         let value = serde_json::to_vec(&ProgressRecord {
             node: self.node.clone(),
             progress,
@@ -122,23 +136,33 @@ impl ProgressLog {
             .payload(&value);
         self.producer
             .send(record)
-            .map_err(|(e, _)| self.kafka_error(partition, e))?;
-        self.producer
-            .flush(PROGRESS_TIMEOUT)
-            .map_err(|e| self.kafka_error(partition, e))
+            .map_err(|(e, _)| self.kafka_error(partition, e))
     }
 
     /// The newest progress of `partition`, or `None` when none was ever
     /// published. Blocks.
     pub fn latest(&self, partition: u32) -> Result<Option<Progress>, ProgressError> {
+        let (low, high) =
+            match self
+                .reader
+                .fetch_watermarks(&self.topic, partition as i32, PROGRESS_TIMEOUT)
+            {
+                Ok(marks) => marks,
+                Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition)) => {
+                    return Ok(None)
+                }
+                Err(error) => return Err(self.kafka_error(partition, error)),
+            };
+        if high <= low {
+            return Ok(None);
+        }
         let mut list = TopicPartitionList::new();
-        list.add_partition_offset(&self.topic, partition as i32, Offset::OffsetTail(1))
+        list.add_partition_offset(&self.topic, partition as i32, Offset::Offset(high - 1))
             .map_err(|e| self.kafka_error(partition, e))?;
         self.reader
             .assign(&list)
             .map_err(|e| self.kafka_error(partition, e))?;
         let deadline = std::time::Instant::now() + PROGRESS_TIMEOUT;
-        let mut newest = None;
         let found = loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
@@ -146,25 +170,18 @@ impl ProgressLog {
             }
             match self.reader.poll(left.min(Duration::from_millis(500))) {
                 None => continue,
-                Some(Err(KafkaError::PartitionEOF(_))) => break Ok(newest),
-                Some(Err(KafkaError::MessageConsumption(
-                    RDKafkaErrorCode::UnknownTopicOrPartition,
-                ))) => break Ok(None),
                 Some(Err(error)) => break Err(self.kafka_error(partition, error)),
                 Some(Ok(message)) => {
-                    let record: Result<ProgressRecord, _> =
-                        serde_json::from_slice(message.payload().unwrap_or_default());
-                    match record {
-                        Ok(record) => newest = Some(record.progress),
-                        Err(error) => {
-                            break Err(ProgressError::Invalid {
-                                topic: self.topic.clone(),
-                                partition,
-                                offset: message.offset(),
-                                reason: error.to_string(),
-                            })
-                        }
-                    }
+                    break serde_json::from_slice::<ProgressRecord>(
+                        message.payload().unwrap_or_default(),
+                    )
+                    .map(|record| Some(record.progress))
+                    .map_err(|error| ProgressError::Invalid {
+                        topic: self.topic.clone(),
+                        partition,
+                        offset: message.offset(),
+                        reason: error.to_string(),
+                    })
                 }
             }
         };

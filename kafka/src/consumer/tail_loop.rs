@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -45,7 +45,7 @@ const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct SharedProgress {
     log: ProgressLog,
     durable: Mutex<HashMap<u32, Progress>>,
-    published: Mutex<HashMap<u32, (Instant, Progress)>>,
+    published: Mutex<HashMap<u32, Progress>>,
     /// Partitions revoked since the loop last looked (even when assigned
     /// again meanwhile: their state here is stale).
     revoked: Mutex<BTreeSet<u32>>,
@@ -61,12 +61,16 @@ impl SharedProgress {
         }
     }
 
-    fn publish(&self, partition: u32, progress: Progress) {
-        match self.log.publish(partition, progress) {
+    /// Publishes `progress`, waiting for the brokers when `wait`.
+    fn publish(&self, partition: u32, progress: Progress, wait: bool) {
+        let sent = if wait {
+            self.log.publish(partition, progress)
+        } else {
+            self.log.send(partition, progress)
+        };
+        match sent {
             Ok(()) => {
-                self.published
-                    .lock()
-                    .insert(partition, (Instant::now(), progress));
+                self.published.lock().insert(partition, progress);
             }
             Err(error) => {
                 metrics::progress_failed();
@@ -75,23 +79,31 @@ impl SharedProgress {
         }
     }
 
-    /// Publishes what changed at least `every` ago (or at all, when
-    /// `every` is zero). Blocks.
-    fn publish_due(&self, every: Duration) {
+    /// Sends the progress that changed since it was last sent, right after
+    /// the step that made it durable, without waiting for the brokers: a
+    /// node killed now leaves at most the records in flight for the next
+    /// owner to hand on again.
+    fn send_changed(&self) {
         let due: Vec<(u32, Progress)> = {
             let durable = self.durable.lock();
             let published = self.published.lock();
             durable
                 .iter()
-                .filter(|(p, progress)| match published.get(p) {
-                    Some((at, last)) => last != *progress && at.elapsed() >= every,
-                    None => true,
-                })
+                .filter(|(p, progress)| published.get(p) != Some(*progress))
                 .map(|(p, progress)| (*p, *progress))
                 .collect()
         };
         for (partition, progress) in due {
-            self.publish(partition, progress);
+            self.publish(partition, progress, false);
+        }
+    }
+
+    /// Sends what changed and waits until the brokers have it all. Blocks.
+    fn flush(&self) {
+        self.send_changed();
+        if let Err(error) = self.log.flush(0) {
+            metrics::progress_failed();
+            tracing::warn!(%error, "cannot publish the partitions' progress");
         }
     }
 
@@ -103,8 +115,11 @@ impl SharedProgress {
             let durable = self.durable.lock().remove(partition);
             let published = self.published.lock().remove(partition);
             if let Some(progress) = durable {
-                if published.is_none_or(|(_, last)| last != progress) {
-                    self.publish(*partition, progress);
+                if published != Some(progress) {
+                    self.publish(*partition, progress, true);
+                } else if let Err(error) = self.log.flush(*partition) {
+                    metrics::progress_failed();
+                    tracing::warn!(%error, "cannot publish a partition's progress");
                 }
             }
         }
@@ -183,12 +198,10 @@ pub(super) async fn run(
             break;
         }
         mark_durable(&consumer, &shared, step.progress);
-        let every = consumer.settings.commit_interval;
-        let publisher = Arc::clone(&shared);
-        let _ = tokio::task::spawn_blocking(move || publisher.publish_due(every)).await;
+        shared.send_changed();
     }
     let publisher = Arc::clone(&shared);
-    let _ = tokio::task::spawn_blocking(move || publisher.publish_due(Duration::ZERO)).await;
+    let _ = tokio::task::spawn_blocking(move || publisher.flush()).await;
     if let Err(error) = consumer.consumer.commit_consumer_state(CommitMode::Sync) {
         tracing::debug!(%error, "final commit");
     }
