@@ -54,11 +54,7 @@ async fn stores_keep_every_acknowledged_trace_through_a_crash_and_a_join() {
         "a trace is on more than one store before any failure"
     );
     // RED: the analytics on the stores counted every server span once.
-    let calls = eventually(30, || async {
-        let calls = red_calls(&client, &[&store1, &store2, &store3]).await;
-        (calls >= first.len() as f64).then_some(calls)
-    })
-    .await;
+    let calls = red_calls_once_at(&client, &[&store1, &store2, &store3], first.len()).await;
     assert_eq!(
         calls,
         first.len() as f64,
@@ -195,25 +191,11 @@ async fn tail_sampling_on_the_stores_keeps_what_all_in_one_keeps() {
     // Analytics count every span before sampling, on both sides alike (on
     // the stores once a trace is decided, kept or not: a step of dropped
     // traces may come after the last kept one).
-    let split_calls = eventually(30, || async {
-        let calls = red_calls(&client, &[&store1, &store2]).await;
-        (calls >= all.len() as f64).then_some(calls)
-    })
-    .await;
+    let split_calls = red_calls_once_at(&client, &[&store1, &store2], all.len()).await;
     let alone_calls = red_calls(&client, &[&single]).await;
     assert_eq!(alone_calls, all.len() as f64);
     assert_eq!(split_calls, alone_calls);
-    let (split_edges, alone_edges) = eventually(30, || async {
-        let split = edge_calls(&client, &[&store1, &store2]).await;
-        let alone = edge_calls(&client, &[&single]).await;
-        (split >= all.len() as u64 && alone >= all.len() as u64).then_some((split, alone))
-    })
-    .await;
-    assert_eq!(alone_edges, all.len() as u64);
-    assert_eq!(
-        split_edges, alone_edges,
-        "dependency edges differ from all-in-one"
-    );
+    assert_edges_like_all_in_one(&client, &[&store1, &store2], &single, all.len()).await;
 }
 
 /// Runs `spoor` with `args` until it exits; (success, stderr).

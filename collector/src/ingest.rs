@@ -12,11 +12,12 @@
 //! the one table in [`crate::error`].
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spoor_proto::model::TracesData;
 use spoor_proto::validate::{drop_invalid_spans, Rejections};
-use spoor_storage::{prepare_batch, PreparedBatch};
+use spoor_storage::{prepare_batch, prepare_batch_of, PreparedBatch};
 
 use crate::analytics::Analytics;
 use crate::error::IngestError;
@@ -214,20 +215,21 @@ pub async fn ingest_batch(
 
 /// The submit path for spans a tail-sampling stage outside the store
 /// already decided (the store role's event-time stage): `kept` is stored
-/// through the pipeline, then the analytics count `observed` (every span of
-/// the decided traces, kept or not; counted only once `kept` is durable, so
-/// a retried step is counted once). The caller validated both; no head
-/// sampling. Resolves once `kept` is durable; returns how many spans were
-/// stored.
+/// through the pipeline, then the analytics count `kept` and `dropped`
+/// (every span of the decided traces; counted only once `kept` is durable,
+/// so a retried step is counted once). `kept` is shared so a retry copies
+/// nothing. The caller validated both; no head sampling. Resolves once
+/// `kept` is durable; returns how many spans were stored.
 pub async fn ingest_decided(
     pipeline: &Pipeline,
     receiver: Receiver,
-    observed: &TracesData,
-    kept: TracesData,
+    kept: Arc<TracesData>,
+    dropped: &TracesData,
 ) -> Result<usize, SubmitError> {
     let to_store = kept.span_count();
     if to_store > 0 {
-        let batch = tokio::task::spawn_blocking(move || prepare_batch(kept))
+        let spans = Arc::clone(&kept);
+        let batch = tokio::task::spawn_blocking(move || prepare_batch_of(&spans))
             .await
             .map_err(|e| SubmitError::Storage(format!("preparing the batch failed: {e}")))?;
         if let Err(error) = pipeline.submit(receiver, batch).await {
@@ -240,12 +242,13 @@ pub async fn ingest_decided(
             return Err(error);
         }
     }
-    let received = observed.span_count();
-    metrics::spans_received(receiver, received);
-    metrics::spans_rejected(receiver, reason::SAMPLED, received.saturating_sub(to_store));
+    let sampled_out = dropped.span_count();
+    metrics::spans_received(receiver, to_store + sampled_out);
+    metrics::spans_rejected(receiver, reason::SAMPLED, sampled_out);
     metrics::spans_accepted(receiver, to_store);
     if let Some(analytics) = pipeline.analytics() {
-        analytics.observe(observed);
+        analytics.observe(&kept);
+        analytics.observe(dropped);
     }
     Ok(to_store)
 }

@@ -63,18 +63,12 @@ impl ClientContext for StoreContext {
             if *partition < 0 || stats.hi_offset < 0 {
                 continue;
             }
-            // Records not yet durable here: the end minus the stored offset
-            // (or the committed one before anything was stored). With tail
-            // sampling the stored offset is the replay point, behind on
-            // purpose: the end minus the position read.
-            let behind = if self.progress.is_some() {
-                stats.consumer_lag.max(0)
-            } else if stats.consumer_lag_stored >= 0 {
-                stats.consumer_lag_stored
-            } else {
-                stats.consumer_lag.max(0)
-            };
-            self.state.set_lag(*partition as u32, behind as u64);
+            let behind = records_behind(
+                stats.consumer_lag,
+                stats.consumer_lag_stored,
+                self.progress.is_some(),
+            );
+            self.state.set_lag(*partition as u32, behind);
         }
         metrics::lag(self.state.total_lag());
     }
@@ -105,6 +99,20 @@ impl ConsumerContext for StoreContext {
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),
         }
     }
+}
+
+/// Records of a partition not yet durable here, from librdkafka's lag by
+/// read position and by stored offset (-1 when unknown): the end minus the
+/// stored offset (or the read position before anything was stored). When
+/// the node tail-samples, its stored offset is the replay point, behind on
+/// purpose, so the read position counts.
+fn records_behind(by_position: i64, by_stored: i64, tail_sampling: bool) -> u64 {
+    let behind = if !tail_sampling && by_stored >= 0 {
+        by_stored
+    } else {
+        by_position
+    };
+    behind.max(0) as u64
 }
 
 fn partitions_of(list: &TopicPartitionList, topic: &str) -> Vec<u32> {
@@ -210,22 +218,9 @@ impl SpanConsumer {
                 message = self.consumer.recv() => message,
                 _ = stop.wait_for(|v| *v) => break,
             };
-            let mut records = Vec::new();
-            match first {
-                Ok(message) => records.push(owned(&message)),
-                Err(error) => {
-                    log_consume_error(&error);
-                    continue;
-                }
-            }
-            let deadline = tokio::time::Instant::now() + self.settings.batch_wait;
-            while records.len() < self.settings.max_batch_records {
-                match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
-                    Ok(Ok(message)) => records.push(owned(&message)),
-                    Ok(Err(error)) => log_consume_error(&error),
-                    Err(_) => break,
-                }
-            }
+            let Some(mut records) = self.fill_batch(first).await else {
+                continue;
+            };
             // Records this node made durable before a restart are skipped
             // (their offsets are still stored).
             let skipped: BTreeMap<u32, i64> = records
@@ -303,25 +298,67 @@ impl SpanConsumer {
         stop: &mut watch::Receiver<bool>,
     ) -> bool {
         let mut data = Some(data);
-        loop {
+        retry_until_taken(stop, "cannot store consumed spans; retrying", || {
             let attempt = match data.take() {
                 Some(data) => data,
                 None => decode_batch(records).data,
             };
-            let wait = match spoor_collector::ingest_batch(pipeline, Receiver::Kafka, attempt).await
-            {
-                Ok(_) => return true,
-                Err(SubmitError::ShuttingDown) => return false,
-                Err(SubmitError::Overloaded) => RETRY_OVERLOADED,
-                Err(SubmitError::Storage(error)) => {
-                    tracing::error!(%error, "cannot store consumed spans; retrying");
-                    RETRY_FAILED
-                }
-            };
-            tokio::select! {
-                () = tokio::time::sleep(wait) => {}
-                _ = stop.wait_for(|v| *v) => return false,
+            spoor_collector::ingest_batch(pipeline, Receiver::Kafka, attempt)
+        })
+        .await
+    }
+
+    /// The batch `first` starts: more records until
+    /// `kafka.consumer.max_batch_records` or `batch_wait`; `None` when
+    /// `first` is an error (logged).
+    async fn fill_batch(
+        &self,
+        first: Result<rdkafka::message::BorrowedMessage<'_>, KafkaError>,
+    ) -> Option<Vec<ConsumedRecord>> {
+        let mut records = match first {
+            Ok(message) => vec![owned(&message)],
+            Err(error) => {
+                log_consume_error(&error);
+                return None;
             }
+        };
+        let deadline = tokio::time::Instant::now() + self.settings.batch_wait;
+        while records.len() < self.settings.max_batch_records {
+            match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
+                Ok(Ok(message)) => records.push(owned(&message)),
+                Ok(Err(error)) => log_consume_error(&error),
+                Err(_) => break,
+            }
+        }
+        Some(records)
+    }
+}
+
+/// Runs `attempt` until the pipeline takes what it submits: waits and tries
+/// again while the store is overloaded or failing (logging `failing` then).
+/// False when the node is stopping (nothing is acknowledged then).
+async fn retry_until_taken<F, Fut>(
+    stop: &mut watch::Receiver<bool>,
+    failing: &str,
+    mut attempt: F,
+) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<usize, SubmitError>>,
+{
+    loop {
+        let wait = match attempt().await {
+            Ok(_) => return true,
+            Err(SubmitError::ShuttingDown) => return false,
+            Err(SubmitError::Overloaded) => RETRY_OVERLOADED,
+            Err(SubmitError::Storage(error)) => {
+                tracing::error!(%error, "{failing}");
+                RETRY_FAILED
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop.wait_for(|v| *v) => return false,
         }
     }
 }
@@ -348,4 +385,21 @@ fn owned(message: &rdkafka::message::BorrowedMessage<'_>) -> ConsumedRecord {
 
 fn log_consume_error(error: &KafkaError) {
     tracing::warn!(%error, "reading from kafka failed");
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use super::records_behind;
+
+    #[test]
+    fn lag_counts_from_the_stored_offset_unless_the_node_tail_samples() {
+        // Stored offset known: it counts, since only durable records are stored.
+        assert_eq!(records_behind(3, 40, false), 40);
+        // Nothing stored yet: the read position.
+        assert_eq!(records_behind(3, -1, false), 3);
+        // Tail sampling: the stored offset is the replay point; the read
+        // position counts.
+        assert_eq!(records_behind(3, 40, true), 3);
+        assert_eq!(records_behind(-1, -1, true), 0);
+    }
 }

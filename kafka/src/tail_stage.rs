@@ -5,9 +5,9 @@
 //! In: consumed records (partition, offset, timestamp, key, value) of the
 //! partitions this node started ([`TailStage::start`], with the progress
 //! the partition's last owner published), and idle advances of an idle
-//! partition's event time. Out: a [`StageOutput`]: every span of what was
-//! decided (the analytics count them all), the spans to store, and per
-//! partition the [`Progress`] to publish once those spans are durable.
+//! partition's event time. Out: a [`StageOutput`]: the spans to store and
+//! the spans dropped (the analytics count both), and per partition the
+//! [`Progress`] to publish once the kept ones are durable.
 //! What the partition's last owner already handed on is not handed on
 //! again ([`Progress::is_done`]).
 //!
@@ -49,10 +49,11 @@ impl Piece {
 /// What one step of the stage hands on.
 #[derive(Debug, Default)]
 pub struct StageOutput {
-    /// Every span decided or following a decision in this step.
-    pub observed: TracesData,
-    /// The spans to store.
-    pub kept: TracesData,
+    /// The spans to store (shared, so a retried write copies nothing).
+    pub kept: Arc<TracesData>,
+    /// The spans decided or following a decision that are dropped (the
+    /// analytics count them with the kept ones).
+    pub dropped: TracesData,
     /// Records that did not decode.
     pub invalid: usize,
     /// Per partition, the progress once `kept` is durable.
@@ -121,6 +122,7 @@ impl TailStage {
     /// partition; records before a partition's next offset are skipped).
     pub fn push(&mut self, records: Vec<ConsumedRecord>) -> StageOutput {
         let mut step = StageOutput::default();
+        let mut touched = std::collections::BTreeSet::new();
         let sampler = Arc::clone(&self.sampler);
         for record in records {
             let Some(stage) = self.partitions.get_mut(&record.partition) else {
@@ -158,8 +160,12 @@ impl TailStage {
                 &mut out,
             );
             hand_on(&stage.done, out, &mut step);
-            step.progress
-                .insert(record.partition, stage.assembly.progress());
+            touched.insert(record.partition);
+        }
+        for partition in touched {
+            if let Some(stage) = self.partitions.get(&partition) {
+                step.progress.insert(partition, stage.assembly.progress());
+            }
         }
         self.observe_bounds();
         step
@@ -264,14 +270,12 @@ fn hand_on(done: &Progress, out: Vec<Output<TracesData, Piece>>, step: &mut Stag
                 (keep, data)
             }
         };
-        if keep {
-            step.observed
-                .resource_spans
-                .extend(data.resource_spans.iter().cloned());
-            step.kept.resource_spans.extend(data.resource_spans);
+        let into = if keep {
+            Arc::make_mut(&mut step.kept)
         } else {
-            step.observed.resource_spans.extend(data.resource_spans);
-        }
+            &mut step.dropped
+        };
+        into.resource_spans.extend(data.resource_spans);
     }
 }
 

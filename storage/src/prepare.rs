@@ -72,6 +72,11 @@ struct GroupBytes {
 
 /// Groups a batch by trace and encodes each trace's fragment.
 pub fn prepare_batch(data: TracesData) -> PreparedBatch {
+    prepare_batch_of(&data)
+}
+
+/// [`prepare_batch`] of a batch the caller keeps (a retried write).
+pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
     let mut builders: HashMap<TraceId, TraceBuilder> = HashMap::new();
     let mut order: Vec<TraceId> = Vec::new();
     let mut groups: Vec<GroupBytes> = Vec::with_capacity(data.resource_spans.len());

@@ -272,3 +272,33 @@ pub async fn trace_ids(client: &reqwest::Client, stores: &[&Spoor]) -> BTreeSet<
     }
     ids
 }
+
+/// Server calls of `SERVICE` summed over `stores`, once they reach `count`
+/// (a store counts a trace's spans when it decides the trace, kept or not,
+/// so the sum grows until the last decision): the sum then, for the caller
+/// to hold to `count` exactly.
+pub async fn red_calls_once_at(client: &reqwest::Client, stores: &[&Spoor], count: usize) -> f64 {
+    eventually(30, || async {
+        let calls = red_calls(client, stores).await;
+        (calls >= count as f64).then_some(calls)
+    })
+    .await
+}
+
+/// Checks that the dependency edges summed over `stores` and those of
+/// all-in-one `single` both count `count` calls from `SERVICE` to `BACKEND`.
+pub async fn assert_edges_like_all_in_one(
+    client: &reqwest::Client,
+    stores: &[&Spoor],
+    single: &Spoor,
+    count: usize,
+) {
+    let (split, alone) = eventually(30, || async {
+        let split = edge_calls(client, stores).await;
+        let alone = edge_calls(client, &[single]).await;
+        (split >= count as u64 && alone >= count as u64).then_some((split, alone))
+    })
+    .await;
+    assert_eq!(alone, count as u64, "all-in-one's dependency edges");
+    assert_eq!(split, alone, "dependency edges differ from all-in-one");
+}

@@ -22,10 +22,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::topic_partition_list::Offset;
-use spoor_collector::{Pipeline, Receiver, SubmitError};
+use spoor_collector::{Pipeline, Receiver};
 use tokio::sync::watch;
 
-use super::{log_consume_error, owned, SpanConsumer, RETRY_FAILED, RETRY_OVERLOADED};
+use super::{retry_until_taken, SpanConsumer};
 use crate::assembly::Progress;
 use crate::batch::ConsumedRecord;
 use crate::metrics;
@@ -163,22 +163,9 @@ pub(super) async fn run(
                 step
             }
             Some(first) => {
-                let mut records = Vec::new();
-                match first {
-                    Ok(message) => records.push(owned(&message)),
-                    Err(error) => {
-                        log_consume_error(&error);
-                        continue;
-                    }
-                }
-                let deadline = tokio::time::Instant::now() + consumer.settings.batch_wait;
-                while records.len() < consumer.settings.max_batch_records {
-                    match tokio::time::timeout_at(deadline, consumer.consumer.recv()).await {
-                        Ok(Ok(message)) => records.push(owned(&message)),
-                        Ok(Err(error)) => log_consume_error(&error),
-                        Err(_) => break,
-                    }
-                }
+                let Some(records) = consumer.fill_batch(first).await else {
+                    continue;
+                };
                 // Rebalances happen inside `recv`.
                 stage = forget_revoked(&consumer, &shared, stage);
                 let records = start_partitions(&consumer, &mut stage, &shared, records).await;
@@ -295,38 +282,25 @@ async fn start_partitions(
     records
 }
 
-/// Writes the step's kept spans and counts its observed ones, retrying
+/// Writes the step's kept spans and counts them and its dropped ones, retrying
 /// while the store is overloaded or failing. False when stopping.
 async fn write_durably(
     pipeline: &Pipeline,
     step: &StageOutput,
     stop: &mut watch::Receiver<bool>,
 ) -> bool {
-    if step.observed.resource_spans.is_empty() {
+    if step.kept.resource_spans.is_empty() && step.dropped.resource_spans.is_empty() {
         return true;
     }
-    loop {
-        let wait = match spoor_collector::ingest_decided(
+    retry_until_taken(stop, "cannot store decided spans; retrying", || {
+        spoor_collector::ingest_decided(
             pipeline,
             Receiver::Kafka,
-            &step.observed,
-            step.kept.clone(),
+            Arc::clone(&step.kept),
+            &step.dropped,
         )
-        .await
-        {
-            Ok(_) => return true,
-            Err(SubmitError::ShuttingDown) => return false,
-            Err(SubmitError::Overloaded) => RETRY_OVERLOADED,
-            Err(SubmitError::Storage(error)) => {
-                tracing::error!(%error, "cannot store decided spans; retrying");
-                RETRY_FAILED
-            }
-        };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            _ = stop.wait_for(|v| *v) => return false,
-        }
-    }
+    })
+    .await
 }
 
 /// Records that the step's outputs are durable: the progress to publish,
