@@ -3,7 +3,9 @@
 //! a span.
 //!
 //! In: encoded `Resource`, `InstrumentationScope` and `Span` messages (and
-//! schema URLs). Out: an encoded `TracesData` ([`FragmentWriter`]), or the
+//! schema URLs), or decoded spans. Out: an encoded `TracesData`
+//! ([`FragmentWriter`] from encoded parts, [`encode_fragment`] from decoded
+//! spans, sized exactly), or the
 //! groups of an encoded `TracesData` ([`split_fragment`]): each
 //! (resource, scope) pair with the encoded spans under it, as slices of the
 //! input (no copy).
@@ -15,6 +17,9 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use prost::encoding::{
     decode_key, decode_varint, encode_key, encode_varint, encoded_len_varint, key_len, WireType,
 };
+use prost::Message;
+
+use crate::model::Span;
 
 /// Why a fragment cannot be split.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -167,6 +172,102 @@ impl FragmentWriter {
     }
 }
 
+/// The spans of one instrumentation scope, as decoded messages (see
+/// [`encode_fragment`]).
+#[derive(Debug, Clone)]
+pub struct SpanScope<'a> {
+    /// The encoded `InstrumentationScope`, if present.
+    pub scope: Option<&'a [u8]>,
+    /// `ScopeSpans.schema_url`.
+    pub schema_url: &'a [u8],
+    /// The spans, encoded straight into the fragment.
+    pub spans: Vec<&'a Span>,
+}
+
+/// One `ResourceSpans` of a fragment built by [`encode_fragment`].
+#[derive(Debug, Clone)]
+pub struct ResourceGroup<'a> {
+    /// The encoded `Resource`, if present.
+    pub resource: Option<&'a [u8]>,
+    /// `ResourceSpans.schema_url`.
+    pub schema_url: &'a [u8],
+    /// Its scopes, in order.
+    pub scopes: Vec<SpanScope<'a>>,
+}
+
+fn nonempty_len(tag: u32, payload: &[u8]) -> usize {
+    if payload.is_empty() {
+        0
+    } else {
+        len_delimited_len(tag, payload.len())
+    }
+}
+
+/// Encodes `TracesData { resource_spans }` of the groups into one buffer of
+/// exactly its size: every span is encoded once, in place, with no
+/// intermediate copy, and the buffer has no spare capacity (fragments are
+/// held in memory until they are flushed).
+pub fn encode_fragment(groups: &[ResourceGroup<'_>]) -> Bytes {
+    // Pass 1: every length, in the order pass 2 writes them.
+    let mut span_lens: Vec<usize> = Vec::new();
+    let mut scope_lens: Vec<usize> = Vec::new();
+    let mut resource_lens: Vec<usize> = Vec::with_capacity(groups.len());
+    let mut total = 0;
+    for group in groups {
+        let mut body = group
+            .resource
+            .map_or(0, |r| len_delimited_len(RESOURCE_SPANS_RESOURCE, r.len()))
+            + nonempty_len(RESOURCE_SPANS_SCHEMA_URL, group.schema_url);
+        for scope in &group.scopes {
+            let mut inner = scope
+                .scope
+                .map_or(0, |s| len_delimited_len(SCOPE_SPANS_SCOPE, s.len()))
+                + nonempty_len(SCOPE_SPANS_SCHEMA_URL, scope.schema_url);
+            for span in &scope.spans {
+                let len = span.encoded_len();
+                span_lens.push(len);
+                inner += len_delimited_len(SCOPE_SPANS_SPANS, len);
+            }
+            scope_lens.push(inner);
+            body += len_delimited_len(RESOURCE_SPANS_SCOPE_SPANS, inner);
+        }
+        resource_lens.push(body);
+        total += len_delimited_len(TRACES_RESOURCE_SPANS, body);
+    }
+    // Pass 2: write.
+    let mut out = BytesMut::with_capacity(total);
+    let (mut span_i, mut scope_i) = (0, 0);
+    for (group, body) in groups.iter().zip(&resource_lens) {
+        encode_key(TRACES_RESOURCE_SPANS, WireType::LengthDelimited, &mut out);
+        encode_varint(*body as u64, &mut out);
+        if let Some(r) = group.resource {
+            put_len_delimited(&mut out, RESOURCE_SPANS_RESOURCE, r);
+        }
+        for scope in &group.scopes {
+            encode_key(
+                RESOURCE_SPANS_SCOPE_SPANS,
+                WireType::LengthDelimited,
+                &mut out,
+            );
+            encode_varint(scope_lens[scope_i] as u64, &mut out);
+            scope_i += 1;
+            if let Some(s) = scope.scope {
+                put_len_delimited(&mut out, SCOPE_SPANS_SCOPE, s);
+            }
+            for span in &scope.spans {
+                encode_key(SCOPE_SPANS_SPANS, WireType::LengthDelimited, &mut out);
+                encode_varint(span_lens[span_i] as u64, &mut out);
+                span_i += 1;
+                span.encode_raw(&mut out);
+            }
+            put_nonempty(&mut out, SCOPE_SPANS_SCHEMA_URL, scope.schema_url);
+        }
+        put_nonempty(&mut out, RESOURCE_SPANS_SCHEMA_URL, group.schema_url);
+    }
+    debug_assert_eq!(out.len(), total, "fragment length computed exactly");
+    out.freeze()
+}
+
 /// One (resource, scope) group of a split fragment; every field is a slice
 /// of the fragment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -274,6 +375,53 @@ mod tests {
         string_kv, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TracesData,
     };
     use prost::Message;
+
+    #[test]
+    fn encode_fragment_writes_what_prost_writes() {
+        let data = sample();
+        let resources: Vec<Vec<Vec<u8>>> = data
+            .resource_spans
+            .iter()
+            .map(|rs| {
+                rs.scope_spans
+                    .iter()
+                    .map(|ss| {
+                        ss.scope
+                            .as_ref()
+                            .map(Message::encode_to_vec)
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let encoded_resources: Vec<Option<Vec<u8>>> = data
+            .resource_spans
+            .iter()
+            .map(|rs| rs.resource.as_ref().map(Message::encode_to_vec))
+            .collect();
+        let groups: Vec<ResourceGroup<'_>> = data
+            .resource_spans
+            .iter()
+            .enumerate()
+            .map(|(ri, rs)| ResourceGroup {
+                resource: encoded_resources[ri].as_deref(),
+                schema_url: rs.schema_url.as_bytes(),
+                scopes: rs
+                    .scope_spans
+                    .iter()
+                    .enumerate()
+                    .map(|(si, ss)| SpanScope {
+                        scope: ss.scope.as_ref().map(|_| resources[ri][si].as_slice()),
+                        schema_url: ss.schema_url.as_bytes(),
+                        spans: ss.spans.iter().collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let fragment = encode_fragment(&groups);
+        assert_eq!(fragment.as_ref(), data.encode_to_vec().as_slice());
+        assert!(encode_fragment(&[]).is_empty());
+    }
 
     fn sample() -> TracesData {
         let span = |id: u8, name: &str| Span {

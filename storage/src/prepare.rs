@@ -7,13 +7,13 @@
 //! trace's spans), span summaries, tag tokens; plus the distinct
 //! (service, operation, kind) triples for the catalogue.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use prost::Message;
-use spoor_proto::fragment::{FragmentWriter, ScopeGroup};
+use spoor_proto::fragment::{encode_fragment, ResourceGroup, SpanScope};
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::{StatusCode, TracesData};
+use spoor_proto::model::{Span, StatusCode, TracesData};
 
 use crate::matcher;
 use crate::summary::SpanSummary;
@@ -54,18 +54,16 @@ impl PreparedBatch {
     }
 }
 
-/// Per-trace accumulation: (resource index, scope index, encoded spans).
-#[derive(Default)]
-struct TraceBuilder {
-    groups: Vec<(usize, usize, Vec<Vec<u8>>)>,
+/// Per-trace accumulation: (resource index, scope index, spans).
+struct TraceBuilder<'a> {
+    groups: Vec<(usize, usize, Vec<&'a Span>)>,
     spans: Vec<SpanSummary>,
     tokens: Vec<u64>,
 }
 
 struct GroupBytes {
     resource: Option<Vec<u8>>,
-    schema_url: String,
-    scopes: Vec<(Option<Vec<u8>>, String)>,
+    scopes: Vec<Option<Vec<u8>>>,
     tokens: Vec<u64>,
     scope_tokens: Vec<Vec<u64>>,
 }
@@ -77,14 +75,15 @@ pub fn prepare_batch(data: TracesData) -> PreparedBatch {
 
 /// [`prepare_batch`] of a batch the caller keeps (a retried write).
 pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
-    let mut builders: HashMap<TraceId, TraceBuilder> = HashMap::new();
+    let mut builders: HashMap<TraceId, TraceBuilder<'_>> = HashMap::new();
     let mut order: Vec<TraceId> = Vec::new();
     let mut groups: Vec<GroupBytes> = Vec::with_capacity(data.resource_spans.len());
     let mut catalog: Vec<(String, String, i32)> = Vec::new();
+    let mut catalog_seen: HashSet<(&str, &str, i32)> = HashSet::new();
     let mut span_count = 0;
 
     for (ri, rs) in data.resource_spans.iter().enumerate() {
-        let service = rs.service_name().to_string();
+        let service = rs.service_name();
         let mut resource_tokens = Vec::new();
         if let Some(r) = &rs.resource {
             matcher::for_each_resource_pair(r, &mut |k, v| {
@@ -93,7 +92,6 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
         }
         let mut group = GroupBytes {
             resource: rs.resource.as_ref().map(Message::encode_to_vec),
-            schema_url: rs.schema_url.clone(),
             scopes: Vec::with_capacity(rs.scope_spans.len()),
             tokens: resource_tokens,
             scope_tokens: Vec::with_capacity(rs.scope_spans.len()),
@@ -105,24 +103,27 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
                     scope_tokens.push(matcher::token(k, v))
                 });
             }
-            group.scopes.push((
-                ss.scope.as_ref().map(Message::encode_to_vec),
-                ss.schema_url.clone(),
-            ));
+            group
+                .scopes
+                .push(ss.scope.as_ref().map(Message::encode_to_vec));
             for span in &ss.spans {
                 span_count += 1;
                 let trace_id = span.trace_id();
                 let b = builders.entry(trace_id).or_insert_with(|| {
                     order.push(trace_id);
-                    TraceBuilder::default()
+                    TraceBuilder {
+                        groups: Vec::new(),
+                        spans: Vec::new(),
+                        tokens: Vec::new(),
+                    }
                 });
                 match b.groups.last_mut() {
-                    Some((r, s, spans)) if *r == ri && *s == si => spans.push(span.encode_to_vec()),
-                    _ => b.groups.push((ri, si, vec![span.encode_to_vec()])),
+                    Some((r, s, spans)) if *r == ri && *s == si => spans.push(span),
+                    _ => b.groups.push((ri, si, vec![span])),
                 }
                 let kind = span.kind;
                 b.spans.push(SpanSummary {
-                    service: service.clone(),
+                    service: service.to_string(),
                     operation: span.name.clone(),
                     kind,
                     start_ns: span.start_time_unix_nano,
@@ -130,11 +131,8 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
                     error: span.status_code() == StatusCode::Error,
                 });
                 matcher::span_tokens(span, &mut b.tokens);
-                if !catalog
-                    .iter()
-                    .any(|(s, o, k)| *k == kind && s == &service && o == &span.name)
-                {
-                    catalog.push((service.clone(), span.name.clone(), kind));
+                if catalog_seen.insert((service, span.name.as_str(), kind)) {
+                    catalog.push((service.to_string(), span.name.clone(), kind));
                 }
             }
             group.scope_tokens.push(scope_tokens);
@@ -148,7 +146,7 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
         let mut b = builders
             .remove(&trace_id)
             .expect("builder for every ordered trace");
-        let fragment = encode_fragment(&groups, &b.groups);
+        let fragment = trace_fragment(data, &groups, &b.groups);
         encoded_len += fragment.len();
         let mut seen_groups: Vec<(usize, usize)> = Vec::new();
         for (ri, si, _) in &b.groups {
@@ -175,33 +173,35 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
     }
 }
 
-/// Encodes `TracesData { resource_spans }` for the given span groups without
-/// cloning any resource or scope: their encodings are reused.
-fn encode_fragment(groups: &[GroupBytes], spans: &[(usize, usize, Vec<Vec<u8>>)]) -> Bytes {
-    let mut out = FragmentWriter::new();
-    let mut i = 0;
-    while i < spans.len() {
-        let ri = spans[i].0;
-        let group = &groups[ri];
+/// Encodes `TracesData { resource_spans }` for one trace's span groups:
+/// resources and scopes encoded once per batch are reused, and each span is
+/// encoded once, straight into the fragment.
+fn trace_fragment<'a>(
+    data: &'a TracesData,
+    groups: &'a [GroupBytes],
+    spans: &[(usize, usize, Vec<&'a Span>)],
+) -> Bytes {
+    let mut out: Vec<ResourceGroup<'a>> = Vec::new();
+    let mut last_resource = None;
+    for (ri, si, group_spans) in spans {
+        let rs = &data.resource_spans[*ri];
+        let scope = SpanScope {
+            scope: groups[*ri].scopes[*si].as_deref(),
+            schema_url: rs.scope_spans[*si].schema_url.as_bytes(),
+            spans: group_spans.clone(),
+        };
         // All consecutive span groups of the same resource go into one ResourceSpans.
-        let mut scopes = Vec::new();
-        while i < spans.len() && spans[i].0 == ri {
-            let (_, si, encoded) = &spans[i];
-            let (scope, scope_schema) = &group.scopes[*si];
-            scopes.push(ScopeGroup {
-                scope: scope.as_deref(),
-                schema_url: scope_schema.as_bytes(),
-                spans: encoded.as_slice(),
-            });
-            i += 1;
+        match out.last_mut() {
+            Some(last) if last_resource == Some(*ri) => last.scopes.push(scope),
+            _ => out.push(ResourceGroup {
+                resource: groups[*ri].resource.as_deref(),
+                schema_url: rs.schema_url.as_bytes(),
+                scopes: vec![scope],
+            }),
         }
-        out.push_resource(
-            group.resource.as_deref(),
-            group.schema_url.as_bytes(),
-            &scopes,
-        );
+        last_resource = Some(*ri);
     }
-    out.finish()
+    encode_fragment(&out)
 }
 
 #[cfg(test)]
