@@ -22,7 +22,8 @@ use clap::{Parser, Subcommand};
 /// glibc's malloc the memory of a load stayed with the process after it
 /// (1.1 GiB resident when idle, from arenas glibc never trims), and malloc
 /// took a sixth of the ingest CPU. jemalloc's background threads return
-/// freed pages a few seconds after they are freed.
+/// freed pages about a second after they are freed (the options are set at
+/// build time in `.cargo/config.toml`).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
