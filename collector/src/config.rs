@@ -63,6 +63,10 @@ pub struct PipelineConfig {
     pub queue_capacity: usize,
     /// Queued batches the writer commits together in one storage write.
     pub max_batches_per_write: usize,
+    /// Batches decoded, validated and encoded at once (0 = one per core);
+    /// more requests wait for a turn without using CPU, so the flusher
+    /// keeps its share of the cores.
+    pub prepare_concurrency: usize,
 }
 
 impl Default for PipelineConfig {
@@ -70,6 +74,7 @@ impl Default for PipelineConfig {
         PipelineConfig {
             queue_capacity: 64,
             max_batches_per_write: 16,
+            prepare_concurrency: 0,
         }
     }
 }
@@ -239,6 +244,12 @@ impl CollectorConfig {
             self.agent.max_datagrams_in_flight,
             MAX_QUEUE,
         );
+        if self.pipeline.prepare_concurrency > MAX_QUEUE {
+            problems.push(format!(
+                "collector.pipeline.prepare_concurrency must be at most {MAX_QUEUE} (0 = one per core), got {}",
+                self.pipeline.prepare_concurrency
+            ));
+        }
         if self.retry_after_seconds == 0 || self.retry_after_seconds > MAX_RETRY_AFTER_SECONDS {
             problems.push(format!(
                 "collector.retry_after_seconds must be between 1 and {MAX_RETRY_AFTER_SECONDS}, got {}",
@@ -302,8 +313,9 @@ mod tests {
         config.otlp_http.max_body_bytes = MAX_SIZE_LIMIT + 1;
         config.zipkin.max_body_bytes = 0;
         config.retry_after_seconds = 0;
+        config.pipeline.prepare_concurrency = MAX_QUEUE + 1;
         let problems = config.validate().unwrap_err();
-        assert_eq!(problems.len(), 6, "{problems:?}");
+        assert_eq!(problems.len(), 7, "{problems:?}");
         for key in [
             "collector.pipeline.queue_capacity",
             "collector.pipeline.max_batches_per_write",
@@ -311,6 +323,7 @@ mod tests {
             "collector.otlp_http.max_body_bytes",
             "collector.zipkin.max_body_bytes",
             "collector.retry_after_seconds",
+            "collector.pipeline.prepare_concurrency",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(key)),

@@ -101,7 +101,10 @@ impl Ingest {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
         let forward = self.pipeline.forwarder().is_some();
+        let turn = self.pipeline.prepare_permit().await;
+        self.pipeline.check_room()?;
         let prepared = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             decode().map(|data| prepare(data, analytics, head.as_deref(), forward))
         })
         .await
@@ -116,12 +119,16 @@ impl Ingest {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
         let forward = self.pipeline.forwarder().is_some();
-        let prepared =
-            tokio::task::spawn_blocking(move || prepare(data, analytics, head.as_deref(), forward))
-                .await
-                .map_err(|join_error| {
-                    IngestError::Internal(format!("preparing the batch failed: {join_error}"))
-                })?;
+        let turn = self.pipeline.prepare_permit().await;
+        self.pipeline.check_room()?;
+        let prepared = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            prepare(data, analytics, head.as_deref(), forward)
+        })
+        .await
+        .map_err(|join_error| {
+            IngestError::Internal(format!("preparing the batch failed: {join_error}"))
+        })?;
         self.submit(prepared).await
     }
 
@@ -229,9 +236,13 @@ pub async fn ingest_decided(
     let to_store = kept.span_count();
     if to_store > 0 {
         let spans = Arc::clone(&kept);
-        let batch = tokio::task::spawn_blocking(move || prepare_batch_of(&spans))
-            .await
-            .map_err(|e| SubmitError::Storage(format!("preparing the batch failed: {e}")))?;
+        let turn = pipeline.prepare_permit().await;
+        let batch = tokio::task::spawn_blocking(move || {
+            let _turn = turn;
+            prepare_batch_of(&spans)
+        })
+        .await
+        .map_err(|e| SubmitError::Storage(format!("preparing the batch failed: {e}")))?;
         if let Err(error) = pipeline.submit(receiver, batch).await {
             let rejection_reason = match error {
                 SubmitError::Overloaded => reason::OVERLOADED,

@@ -10,6 +10,12 @@
 //! queued batches per storage write, so under load one write (one WAL sync)
 //! serves many requests. Shutdown stops accepting, lets the writer drain what
 //! is queued, and joins it.
+//!
+//! The CPU stage in front of the queue (decoding a body, validation,
+//! analytics, the storage encoding) runs on the blocking pool, at most
+//! `pipeline.prepare_concurrency` batches at once ([`Pipeline::prepare_permit`]):
+//! more would only take CPU time from the flusher, which then falls behind
+//! and has requests refused.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
@@ -18,7 +24,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use spoor_storage::{PreparedBatch, StorageError, Store};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::analytics::Analytics;
 use crate::config::CollectorConfig;
@@ -77,6 +83,19 @@ struct Shared {
     analytics: OnceLock<Analytics>,
     /// Where batches go instead of the writer, on a forwarding pipeline.
     forwarder: Option<Arc<dyn Forwarder>>,
+    /// Batches in the CPU stage at once.
+    prepare_permits: Arc<Semaphore>,
+    /// The store the writer writes to (none on a forwarding pipeline).
+    store: Option<Arc<Store>>,
+}
+
+/// Permits of the CPU stage: `configured`, or one per core when 0.
+fn prepare_permits(configured: usize) -> Arc<Semaphore> {
+    let permits = match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    Arc::new(Semaphore::new(permits))
 }
 
 /// Counts shared by submitters and the writer.
@@ -107,6 +126,7 @@ impl Pipeline {
         let (sender, jobs) = mpsc::sync_channel(capacity);
         let counts = Arc::new(Counts::default());
         let writer_counts = Arc::clone(&counts);
+        let room = Arc::clone(&store);
         let writer = std::thread::Builder::new()
             .name("spoor-writer".to_string())
             .spawn(move || {
@@ -125,6 +145,8 @@ impl Pipeline {
                 head_sampler: std::sync::OnceLock::new(),
                 analytics: OnceLock::new(),
                 forwarder: None,
+                prepare_permits: prepare_permits(config.pipeline.prepare_concurrency),
+                store: Some(room),
             }),
         }
     }
@@ -146,7 +168,28 @@ impl Pipeline {
                 head_sampler: std::sync::OnceLock::new(),
                 analytics: OnceLock::new(),
                 forwarder: Some(forwarder),
+                prepare_permits: prepare_permits(0),
+                store: None,
             }),
+        }
+    }
+
+    /// Waits for a turn in the CPU stage; the turn ends when the permit is
+    /// dropped.
+    pub(crate) async fn prepare_permit(&self) -> OwnedSemaphorePermit {
+        Arc::clone(&self.shared.prepare_permits)
+            .acquire_owned()
+            .await
+            .expect("the CPU stage's semaphore is never closed")
+    }
+
+    /// Fails with [`SubmitError::Overloaded`] when the store would refuse a
+    /// batch now (its buffer over the hard bound): asked before a request is
+    /// decoded and prepared, so a refused request costs no CPU.
+    pub(crate) fn check_room(&self) -> Result<(), SubmitError> {
+        match &self.shared.store {
+            Some(store) => store.check_room().map_err(SubmitError::from),
+            None => Ok(()),
         }
     }
 

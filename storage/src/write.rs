@@ -17,14 +17,12 @@ use crate::rocks::Store;
 use crate::summary::{WalRecord, WalTrace};
 
 impl Store {
-    /// Logs the batches durably (one write-ahead record each, in one
-    /// append), records new catalogue entries, and adds the spans to the
-    /// in-memory buffer. When this returns `Ok`, the spans survive a crash
-    /// and are visible to reads.
-    pub fn write_batches(&self, batches: &[PreparedBatch]) -> Result<(), StorageError> {
-        if self.stopping() {
-            return Err(StorageError::ShuttingDown);
-        }
+    /// Refuses new batches (as [`StorageError::Overloaded`]) while the
+    /// in-memory buffer is over `storage.live_hard_max_bytes`, until the
+    /// flusher catches up. Receivers ask before decoding a request, so a
+    /// batch that would be refused costs no CPU; [`Store::write_batches`]
+    /// asks again.
+    pub fn check_room(&self) -> Result<(), StorageError> {
         let held = self.live.byte_count();
         if held > self.config.live_hard_max_bytes {
             metrics::counter!("spoor_storage_writes_refused_total").increment(1);
@@ -33,6 +31,18 @@ impl Store {
                 bound: self.config.live_hard_max_bytes,
             });
         }
+        Ok(())
+    }
+
+    /// Logs the batches durably (one write-ahead record each, in one
+    /// append), records new catalogue entries, and adds the spans to the
+    /// in-memory buffer. When this returns `Ok`, the spans survive a crash
+    /// and are visible to reads.
+    pub fn write_batches(&self, batches: &[PreparedBatch]) -> Result<(), StorageError> {
+        if self.stopping() {
+            return Err(StorageError::ShuttingDown);
+        }
+        self.check_room()?;
         let started = Instant::now();
         let partition = self.current_partition_start();
         let _guard = self.write_lock.lock();

@@ -118,3 +118,27 @@ async fn storage_shutting_down_is_reported_as_shutting_down() {
     );
     pipeline.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_cpu_stage_admits_its_configured_number_of_batches_at_once() {
+    let mut two = config(4, 4);
+    two.pipeline.prepare_concurrency = 2;
+    let (_store, pipeline) = pipeline_with(&two);
+    let first = pipeline.prepare_permit().await;
+    let _second = pipeline.prepare_permit().await;
+    let mut third = Box::pin(pipeline.prepare_permit());
+    assert!(
+        futures::poll!(&mut third).is_pending(),
+        "a third batch waits while two hold the stage"
+    );
+    drop(first);
+    let _third = third.await;
+    pipeline.shutdown().await;
+}
+
+#[test]
+fn zero_means_one_turn_per_core() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(prepare_permits(0).available_permits(), cores);
+    assert_eq!(prepare_permits(3).available_permits(), 3);
+}
