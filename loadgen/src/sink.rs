@@ -5,7 +5,8 @@
 //! In: OTLP gRPC `Export` and Jaeger gRPC `PostSpans` calls on one address;
 //! OTLP/HTTP protobuf or JSON (`POST /v1/traces`), Zipkin v2 JSON or proto3
 //! (`POST /api/v2/spans`) and Jaeger Thrift (`POST /api/traces`) on another,
-//! plain or gzip. Out: success answers (or, with `--reject-every N`, a
+//! plain or gzip; `GET /` answers 200 once it listens (a readiness probe).
+//! Out: success answers (or, with `--reject-every N`, a
 //! retryable 503 / UNAVAILABLE for every Nth request) and [`SinkCounters`]:
 //! requests, spans decoded, rejections, bad bodies.
 
@@ -187,11 +188,9 @@ async fn http_connection(
         if stream.read_line(&mut request_line).await? == 0 {
             return Ok(());
         }
-        let path = request_line
-            .split_whitespace()
-            .nth(1)
-            .unwrap_or("/")
-            .to_string();
+        let mut words = request_line.split_whitespace();
+        let method = words.next().unwrap_or("").to_string();
+        let path = words.next().unwrap_or("/").to_string();
         let (mut length, mut content_type, mut gzip, mut close) =
             (0usize, String::new(), false, false);
         loop {
@@ -216,7 +215,10 @@ async fn http_connection(
         }
         let mut body = vec![0u8; length];
         stream.read_exact(&mut body).await?;
-        let (status, reason, answer): (u16, &str, &[u8]) = if !counters.admit(reject_every) {
+        let (status, reason, answer): (u16, &str, &[u8]) = if method == "GET" && path == "/" {
+            // A readiness probe (scripts wait for it); not a request.
+            (200, "OK", b"")
+        } else if !counters.admit(reject_every) {
             (503, "Service Unavailable", b"")
         } else {
             let raw = if gzip {
