@@ -59,25 +59,10 @@ mod tests {
     use super::*;
     use crate::config::StorageConfig;
     use crate::prepare::prepare_batch;
-    use spoor_proto::model::{ResourceSpans, ScopeSpans, Span};
+    use crate::test_fixtures;
 
     fn batch(id: TraceId) -> TracesData {
-        TracesData {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![Span {
-                        trace_id: id.to_bytes().to_vec().into(),
-                        span_id: 7u64.to_be_bytes().to_vec().into(),
-                        name: "op".into(),
-                        start_time_unix_nano: 1,
-                        end_time_unix_nano: 2,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        }
+        test_fixtures::batch(None, vec![test_fixtures::span(id.0, 7, "op", 1, 2)])
     }
 
     #[test]

@@ -392,52 +392,24 @@ pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::LiveBuffer;
-    use crate::prepare::prepare_batch;
-    use spoor_proto::model::{
-        string_kv, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TracesData,
-    };
-    use std::time::{Duration, Instant};
+    use crate::test_fixtures;
+    use spoor_proto::model::{InstrumentationScope, TracesData};
 
     fn batch(traces: &[u128], service: &str) -> TracesData {
-        TracesData {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: vec![string_kv("service.name", service)],
-                    dropped_attributes_count: 0,
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "lib".into(),
-                        ..Default::default()
-                    }),
-                    spans: traces
-                        .iter()
-                        .map(|t| Span {
-                            trace_id: TraceId(*t).to_bytes().to_vec().into(),
-                            span_id: (*t as u64 + 1).to_be_bytes().to_vec().into(),
-                            name: format!("op-{t}"),
-                            start_time_unix_nano: 100,
-                            end_time_unix_nano: 200,
-                            ..Default::default()
-                        })
-                        .collect(),
-                    schema_url: String::new(),
-                }],
-                schema_url: String::new(),
-            }],
-        }
+        let spans = traces
+            .iter()
+            .map(|t| test_fixtures::span(*t, *t as u64 + 1, &format!("op-{t}"), 100, 200))
+            .collect();
+        let mut b = test_fixtures::batch(Some(service), spans);
+        b.resource_spans[0].scope_spans[0].scope = Some(InstrumentationScope {
+            name: "lib".into(),
+            ..Default::default()
+        });
+        b
     }
 
     fn items(batches: &[TracesData]) -> Vec<FlushItem> {
-        let live = LiveBuffer::default();
-        let now = Instant::now();
-        for (seq, b) in batches.iter().enumerate() {
-            for t in &prepare_batch(b.clone()).traces {
-                live.insert(seq as u64, t, now);
-            }
-        }
-        live.due(now, Duration::ZERO, Duration::ZERO, 0, 0, true)
+        test_fixtures::flush_items(batches, 0)
     }
 
     fn spans_of(data: &TracesData) -> Vec<(String, String)> {

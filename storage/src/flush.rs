@@ -170,37 +170,20 @@ mod tests {
 
     #[test]
     fn blocks_encoded_on_several_threads_come_out_as_on_one() {
-        use crate::live::LiveBuffer;
-        use crate::prepare::prepare_batch;
-        use spoor_proto::ids::TraceId;
-        use spoor_proto::model::{ResourceSpans, ScopeSpans, Span, TracesData};
-        use std::time::{Duration, Instant};
+        use crate::test_fixtures::{batch, flush_items, span};
 
         let spans = (1..=50u128)
-            .map(|t| Span {
-                trace_id: TraceId(t).to_bytes().to_vec().into(),
-                span_id: (t as u64).to_be_bytes().to_vec().into(),
-                name: format!("op-{}", t % 7),
-                start_time_unix_nano: 1_000 + t as u64,
-                end_time_unix_nano: 2_000 + t as u64,
-                ..Default::default()
+            .map(|t| {
+                span(
+                    t,
+                    t as u64,
+                    &format!("op-{}", t % 7),
+                    1_000 + t as u64,
+                    2_000 + t as u64,
+                )
             })
             .collect();
-        let batch = TracesData {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        let live = LiveBuffer::default();
-        let now = Instant::now();
-        for t in &prepare_batch(batch).traces {
-            live.insert(1, t, now);
-        }
-        let items = live.due(now, Duration::ZERO, Duration::ZERO, 0, 0, true);
+        let items = flush_items(&[batch(None, spans)], 1);
         let chunks: Vec<(u64, &[FlushItem])> = items
             .chunks(7)
             .enumerate()

@@ -55,6 +55,8 @@ mod search_list;
 mod settings;
 pub mod source;
 mod summary;
+#[cfg(test)]
+mod test_fixtures;
 mod wal;
 mod write;
 

@@ -3,17 +3,15 @@
 //!
 //! In: blocks encoded from prepared batches. Out: assertions.
 
-use std::time::{Duration, Instant};
-
 use prost::Message;
 use rocksdb::{Options, WriteBatch};
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::{string_kv, Resource, ResourceSpans, ScopeSpans, Span, TracesData};
+use spoor_proto::model::{string_kv, TracesData};
 
 use super::*;
 use crate::block::encode_block;
-use crate::live::{FlushItem, LiveBuffer};
-use crate::prepare::prepare_batch;
+use crate::live::FlushItem;
+use crate::test_fixtures;
 
 fn open(dir: &Path) -> (Db, Partitions) {
     let mut opts = Options::default();
@@ -31,41 +29,17 @@ fn open(dir: &Path) -> (Db, Partitions) {
 /// Flush items for traces `ids`, each with `spans` spans of `pad` bytes of
 /// attribute value (to reach either write path).
 fn items(ids: std::ops::Range<u128>, spans: usize, pad: usize) -> Vec<FlushItem> {
-    let mut data = TracesData::default();
     let mut list = Vec::new();
     for id in ids {
         for s in 0..spans {
-            list.push(Span {
-                trace_id: TraceId(id).to_bytes().to_vec().into(),
-                span_id: ((id as u64) << 8 | s as u64 | 1)
-                    .to_be_bytes()
-                    .to_vec()
-                    .into(),
-                name: format!("op-{s}"),
-                start_time_unix_nano: 1_000 + s as u64,
-                end_time_unix_nano: 2_000,
-                attributes: vec![string_kv("pad", format!("{id:x}-{s}{}", "x".repeat(pad)))],
-                ..Default::default()
-            });
+            let span_id = (id as u64) << 8 | s as u64 | 1;
+            let mut span =
+                test_fixtures::span(id, span_id, &format!("op-{s}"), 1_000 + s as u64, 2_000);
+            span.attributes = vec![string_kv("pad", format!("{id:x}-{s}{}", "x".repeat(pad)))];
+            list.push(span);
         }
     }
-    data.resource_spans.push(ResourceSpans {
-        resource: Some(Resource {
-            attributes: vec![string_kv("service.name", "svc")],
-            dropped_attributes_count: 0,
-        }),
-        scope_spans: vec![ScopeSpans {
-            spans: list,
-            ..Default::default()
-        }],
-        schema_url: String::new(),
-    });
-    let live = LiveBuffer::default();
-    let now = Instant::now();
-    for t in &prepare_batch(data).traces {
-        live.insert(7, t, now);
-    }
-    live.due(now, Duration::ZERO, Duration::ZERO, 0, 0, true)
+    test_fixtures::flush_items(&[test_fixtures::batch(Some("svc"), list)], 7)
 }
 
 fn write(db: &Db, partitions: &Partitions, start: u64, items: &[FlushItem]) -> u64 {
