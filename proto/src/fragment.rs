@@ -181,7 +181,7 @@ pub struct SpanScope<'a> {
     /// `ScopeSpans.schema_url`.
     pub schema_url: &'a [u8],
     /// The spans, encoded straight into the fragment.
-    pub spans: Vec<&'a Span>,
+    pub spans: &'a [&'a Span],
 }
 
 /// One `ResourceSpans` of a fragment built by [`encode_fragment`].
@@ -223,7 +223,7 @@ pub fn encode_fragment(groups: &[ResourceGroup<'_>]) -> Bytes {
                 .scope
                 .map_or(0, |s| len_delimited_len(SCOPE_SPANS_SCOPE, s.len()))
                 + nonempty_len(SCOPE_SPANS_SCHEMA_URL, scope.schema_url);
-            for span in &scope.spans {
+            for span in scope.spans {
                 let len = span.encoded_len();
                 span_lens.push(len);
                 inner += len_delimited_len(SCOPE_SPANS_SPANS, len);
@@ -254,7 +254,7 @@ pub fn encode_fragment(groups: &[ResourceGroup<'_>]) -> Bytes {
             if let Some(s) = scope.scope {
                 put_len_delimited(&mut out, SCOPE_SPANS_SCOPE, s);
             }
-            for span in &scope.spans {
+            for span in scope.spans {
                 encode_key(SCOPE_SPANS_SPANS, WireType::LengthDelimited, &mut out);
                 encode_varint(span_lens[span_i] as u64, &mut out);
                 span_i += 1;
@@ -399,6 +399,16 @@ mod tests {
             .iter()
             .map(|rs| rs.resource.as_ref().map(Message::encode_to_vec))
             .collect();
+        let span_refs: Vec<Vec<Vec<&Span>>> = data
+            .resource_spans
+            .iter()
+            .map(|rs| {
+                rs.scope_spans
+                    .iter()
+                    .map(|ss| ss.spans.iter().collect())
+                    .collect()
+            })
+            .collect();
         let groups: Vec<ResourceGroup<'_>> = data
             .resource_spans
             .iter()
@@ -413,7 +423,7 @@ mod tests {
                     .map(|(si, ss)| SpanScope {
                         scope: ss.scope.as_ref().map(|_| resources[ri][si].as_slice()),
                         schema_url: ss.schema_url.as_bytes(),
-                        spans: ss.spans.iter().collect(),
+                        spans: &span_refs[ri][si],
                     })
                     .collect(),
             })

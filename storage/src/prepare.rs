@@ -179,7 +179,7 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
 fn trace_fragment<'a>(
     data: &'a TracesData,
     groups: &'a [GroupBytes],
-    spans: &[(usize, usize, Vec<&'a Span>)],
+    spans: &'a [(usize, usize, Vec<&'a Span>)],
 ) -> Bytes {
     let mut out: Vec<ResourceGroup<'a>> = Vec::new();
     let mut last_resource = None;
@@ -188,7 +188,7 @@ fn trace_fragment<'a>(
         let scope = SpanScope {
             scope: groups[*ri].scopes[*si].as_deref(),
             schema_url: rs.scope_spans[*si].schema_url.as_bytes(),
-            spans: group_spans.clone(),
+            spans: group_spans,
         };
         // All consecutive span groups of the same resource go into one ResourceSpans.
         match out.last_mut() {
