@@ -184,8 +184,10 @@ impl Pipeline {
     }
 
     /// Fails with [`SubmitError::Overloaded`] when the store would refuse a
-    /// batch now (its buffer over the hard bound): asked before a request is
-    /// decoded and prepared, so a refused request costs no CPU.
+    /// batch now (its buffer over the hard bound): asked before the CPU stage
+    /// (an HTTP or UDP body's decoding, validation, analytics, encoding), so
+    /// a refused request costs almost nothing. A gRPC message has already
+    /// been decoded by then.
     pub(crate) fn check_room(&self) -> Result<(), SubmitError> {
         match &self.shared.store {
             Some(store) => store.check_room().map_err(SubmitError::from),

@@ -37,10 +37,15 @@ pub(crate) struct TestStore {
 
 impl TestStore {
     pub fn open() -> TestStore {
+        TestStore::open_with(StorageConfig::default())
+    }
+
+    /// A store with `config`, on its own temporary directory.
+    pub fn open_with(config: StorageConfig) -> TestStore {
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = StorageConfig {
             data_dir: dir.path().to_path_buf(),
-            ..StorageConfig::default()
+            ..config
         };
         let store = Store::open(config).expect("opening the test store");
         TestStore { store, _dir: dir }

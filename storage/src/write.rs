@@ -19,8 +19,8 @@ use crate::summary::{WalRecord, WalTrace};
 impl Store {
     /// Refuses new batches (as [`StorageError::Overloaded`]) while the
     /// in-memory buffer is over `storage.live_hard_max_bytes`, until the
-    /// flusher catches up. Receivers ask before decoding a request, so a
-    /// batch that would be refused costs no CPU; [`Store::write_batches`]
+    /// flusher catches up. Receivers ask before a request's CPU stage, so a
+    /// batch that would be refused is not prepared; [`Store::write_batches`]
     /// asks again.
     pub fn check_room(&self) -> Result<(), StorageError> {
         let held = self.live.byte_count();

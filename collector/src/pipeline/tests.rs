@@ -8,7 +8,10 @@ use futures::future::join_all;
 use spoor_storage::prepare_batch;
 
 use super::*;
-use crate::testing::{held_pipeline_with, pipeline_with, span, traces, with_queue_full};
+use crate::ingest::ingest_batch;
+use crate::testing::{
+    held_pipeline_with, pipeline_with, run_counted, span, traces, with_queue_full, TestStore,
+};
 
 fn config(queue_capacity: usize, max_batches_per_write: usize) -> CollectorConfig {
     let mut config = CollectorConfig::default();
@@ -141,4 +144,31 @@ fn zero_means_one_turn_per_core() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(prepare_permits(0).available_permits(), cores);
     assert_eq!(prepare_permits(3).available_permits(), 3);
+}
+
+#[test]
+fn a_request_is_refused_before_the_cpu_stage_while_the_buffer_is_over_its_hard_bound() {
+    let ((first, refused), counters) = run_counted(Receiver::OtlpHttp, || async {
+        // A buffer whose hard bound any held span exceeds.
+        let store = TestStore::open_with(spoor_storage::StorageConfig {
+            live_max_bytes: 1,
+            live_hard_max_bytes: 1,
+            ..Default::default()
+        });
+        let pipeline = Pipeline::start(Arc::clone(&store.store), &config(4, 4));
+        let batch = |trace| traces("svc", vec![span(trace, 1, "op")]);
+        let first = ingest_batch(&pipeline, Receiver::OtlpHttp, batch(1)).await;
+        let refused = ingest_batch(&pipeline, Receiver::OtlpHttp, batch(2)).await;
+        pipeline.shutdown().await;
+        (first, refused)
+    });
+    assert!(matches!(first, Ok(1)), "{first:?}");
+    assert!(
+        matches!(refused, Err(SubmitError::Overloaded)),
+        "{refused:?}"
+    );
+    // Refused before validation, analytics and encoding: the refused
+    // batch's spans were never counted as received (nor rejected).
+    assert_eq!(counters.received(Receiver::OtlpHttp), 1, "{counters:?}");
+    assert_eq!(counters.rejected(Receiver::OtlpHttp, "overloaded"), 0);
 }
