@@ -101,8 +101,7 @@ impl Ingest {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
         let forward = self.pipeline.forwarder().is_some();
-        let turn = self.pipeline.prepare_permit().await;
-        self.pipeline.check_room()?;
+        let turn = self.pipeline.cpu_turn().await?;
         let prepared = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             decode().map(|data| prepare(data, analytics, head.as_deref(), forward))
@@ -119,8 +118,7 @@ impl Ingest {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
         let forward = self.pipeline.forwarder().is_some();
-        let turn = self.pipeline.prepare_permit().await;
-        self.pipeline.check_room()?;
+        let turn = self.pipeline.cpu_turn().await?;
         let prepared = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             prepare(data, analytics, head.as_deref(), forward)
@@ -236,7 +234,7 @@ pub async fn ingest_decided(
     let to_store = kept.span_count();
     if to_store > 0 {
         let spans = Arc::clone(&kept);
-        let turn = pipeline.prepare_permit().await;
+        let turn = pipeline.cpu_turn().await?;
         let batch = tokio::task::spawn_blocking(move || {
             let _turn = turn;
             prepare_batch_of(&spans)

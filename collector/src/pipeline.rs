@@ -13,7 +13,7 @@
 //!
 //! The CPU stage in front of the queue (decoding a body, validation,
 //! analytics, the storage encoding) runs on the blocking pool, at most
-//! `pipeline.prepare_concurrency` batches at once ([`Pipeline::prepare_permit`]):
+//! `pipeline.prepare_concurrency` batches at once ([`Pipeline::cpu_turn`]):
 //! more would only take CPU time from the flusher, which then falls behind
 //! and has requests refused.
 
@@ -174,25 +174,21 @@ impl Pipeline {
         }
     }
 
-    /// Waits for a turn in the CPU stage; the turn ends when the permit is
-    /// dropped.
-    pub(crate) async fn prepare_permit(&self) -> OwnedSemaphorePermit {
-        Arc::clone(&self.shared.prepare_permits)
+    /// Waits for a turn in the CPU stage (the turn ends when the permit is
+    /// dropped), then fails with [`SubmitError::Overloaded`] if the store
+    /// would refuse a batch now (its buffer over the hard bound). Every
+    /// entry to the CPU stage goes through here, so a refused request is
+    /// never validated, counted or encoded (nor decoded, for an HTTP or UDP
+    /// body; tonic has already decoded a gRPC message).
+    pub(crate) async fn cpu_turn(&self) -> Result<OwnedSemaphorePermit, SubmitError> {
+        let turn = Arc::clone(&self.shared.prepare_permits)
             .acquire_owned()
             .await
-            .expect("the CPU stage's semaphore is never closed")
-    }
-
-    /// Fails with [`SubmitError::Overloaded`] when the store would refuse a
-    /// batch now (its buffer over the hard bound): asked before the CPU stage
-    /// (an HTTP or UDP body's decoding, validation, analytics, encoding), so
-    /// a refused request costs almost nothing. A gRPC message has already
-    /// been decoded by then.
-    pub(crate) fn check_room(&self) -> Result<(), SubmitError> {
-        match &self.shared.store {
-            Some(store) => store.check_room().map_err(SubmitError::from),
-            None => Ok(()),
+            .expect("the CPU stage's semaphore is never closed");
+        if let Some(store) = &self.shared.store {
+            store.check_room()?;
         }
+        Ok(turn)
     }
 
     /// The forwarder of a forwarding pipeline.

@@ -127,9 +127,9 @@ async fn the_cpu_stage_admits_its_configured_number_of_batches_at_once() {
     let mut two = config(4, 4);
     two.pipeline.prepare_concurrency = 2;
     let (_store, pipeline) = pipeline_with(&two);
-    let first = pipeline.prepare_permit().await;
-    let _second = pipeline.prepare_permit().await;
-    let mut third = Box::pin(pipeline.prepare_permit());
+    let first = pipeline.cpu_turn().await.unwrap();
+    let _second = pipeline.cpu_turn().await.unwrap();
+    let mut third = Box::pin(pipeline.cpu_turn());
     assert!(
         futures::poll!(&mut third).is_pending(),
         "a third batch waits while two hold the stage"
