@@ -42,10 +42,19 @@ LISTEN_ENV = [
 WAIT = 60
 
 
+# Ports handed out in this run: the kernel may give a just-closed port again,
+# and two listeners of one process on the same port stop it at start.
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for(what, check, procs):

@@ -39,10 +39,19 @@ SPAN_FLAGS = [
 BUILTINS = {"__rate_interval": "30s", "__range": "5m", "__interval": "5s"}
 
 
+# Ports handed out in this run: the kernel may give a just-closed port again,
+# and two listeners of one process on the same port stop it at start.
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def http(url, data=None, headers=None, timeout=5):
