@@ -73,6 +73,13 @@ pub struct StorageConfig {
     /// largest is flushed when they reach it).
     #[serde(with = "crate::byte_size")]
     pub memtable_bytes: u64,
+    /// Bytes of RocksDB's own log (the index, catalogue and aggregate
+    /// writes; spans have their own write-ahead log) kept at most: above
+    /// it, the column families holding its oldest entries are flushed so
+    /// its old files can be deleted. When the store goes idle every
+    /// memtable is flushed and the log emptied.
+    #[serde(with = "crate::byte_size")]
+    pub rocksdb_log_max_bytes: u64,
     /// The store's memory budget: the live buffer's hard bound, the block
     /// cache and the memtables must fit in it together (checked at start).
     /// With the defaults, the process stays under about this much resident
@@ -105,6 +112,7 @@ impl Default for StorageConfig {
             search_max_candidates: 100_000,
             block_cache_bytes: 32 << 20,
             memtable_bytes: 32 << 20,
+            rocksdb_log_max_bytes: 16 << 20,
             memory_budget: 256 << 20,
             max_open_files: 1024,
         }
@@ -152,6 +160,9 @@ impl StorageConfig {
         }
         if self.memtable_bytes < 1 << 20 {
             problems.push("storage.memtable_bytes must be at least 1MiB".to_string());
+        }
+        if self.rocksdb_log_max_bytes < 1 << 20 {
+            problems.push("storage.rocksdb_log_max_bytes must be at least 1MiB".to_string());
         }
         if self.live_max_traces == 0 {
             problems.push("storage.live_max_traces must be greater than 0".to_string());
@@ -240,5 +251,17 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.contains("storage.memtable_bytes")));
+    }
+
+    #[test]
+    fn a_tiny_rocksdb_log_bound_is_refused() {
+        let config = StorageConfig {
+            rocksdb_log_max_bytes: 4096,
+            ..StorageConfig::default()
+        };
+        let problems = config.validate().unwrap_err();
+        assert!(problems
+            .iter()
+            .any(|p| p.contains("storage.rocksdb_log_max_bytes")));
     }
 }

@@ -53,6 +53,9 @@ impl Store {
         metrics::gauge!("spoor_storage_live_bytes").set(self.live.byte_count() as f64);
         if items.is_empty() {
             self.trim_wal()?;
+            if self.live.trace_count() == 0 {
+                self.flush_memtables_once_idle()?;
+            }
             return Ok(0);
         }
         let started = Instant::now();
@@ -70,6 +73,7 @@ impl Store {
             self.next_seq.load(Ordering::Relaxed).to_be_bytes(),
         );
         self.partitions.write(&self.db, start, &blocks, wb)?;
+        self.memtables_flushed.store(false, Ordering::Release);
         for item in &items {
             self.live.remove_flushed(item);
         }
@@ -78,6 +82,32 @@ impl Store {
             .record(started.elapsed().as_secs_f64());
         metrics::counter!("spoor_storage_traces_flushed_total").increment(items.len() as u64);
         Ok(items.len())
+    }
+
+    /// Flushes every memtable holding entries, once per stretch of idleness
+    /// (nothing in the live buffer, nothing due): RocksDB's own log files
+    /// are then no longer needed and deleted, so an idle store's data
+    /// directory holds its SST files and little else. Under load the log is
+    /// bounded by `storage.rocksdb_log_max_bytes` instead.
+    fn flush_memtables_once_idle(&self) -> Result<(), StorageError> {
+        if self.memtables_flushed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let mut names: Vec<String> = [keys::CATALOG_CF, keys::META_CF, keys::AGGREGATES_CF]
+            .map(String::from)
+            .into();
+        names.extend(self.partitions.column_families());
+        for name in names {
+            let cf = self.cf(&name)?;
+            let entries = self
+                .db
+                .property_int_value_cf(&cf, "rocksdb.num-entries-active-mem-table")?
+                .unwrap_or(0);
+            if entries > 0 {
+                self.db.flush_cf(&cf)?;
+            }
+        }
+        Ok(())
     }
 
     /// Deletes the write-ahead segments no live trace needs any more.

@@ -547,6 +547,17 @@ impl Partitions {
         self.starts().len()
     }
 
+    /// Names of every partition's column families.
+    pub(crate) fn column_families(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for key in self.map.read().keys() {
+            let (data, index) = names(*key);
+            out.extend(index);
+            out.push(data);
+        }
+        out
+    }
+
     /// Number of blocks.
     pub(crate) fn block_count(&self) -> usize {
         self.map.read().values().map(Vec::len).sum()

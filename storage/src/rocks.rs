@@ -76,6 +76,9 @@ pub struct Store {
     pub(crate) partitions: Partitions,
     /// Services and operations (`crate::catalog`).
     pub(crate) catalog: Catalog,
+    /// True once every memtable has been flushed since the last block
+    /// write (`crate::flush`: done once each time the store goes idle).
+    pub(crate) memtables_flushed: AtomicBool,
     stop: AtomicBool,
     threads: Mutex<Vec<JoinHandle<()>>>,
     /// Analytics aggregates not yet on disk (`crate::aggregates`).
@@ -131,7 +134,7 @@ impl Store {
         db_opts.create_missing_column_families(true);
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(2);
-        db_opts.set_max_total_wal_size(64 << 20);
+        db_opts.set_max_total_wal_size(config.rocksdb_log_max_bytes);
         db_opts.set_keep_log_file_num(3);
         db_opts.set_max_open_files(config.max_open_files);
         db_opts.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(
@@ -174,6 +177,7 @@ impl Store {
             flush_lock: Mutex::new(()),
             partitions,
             catalog,
+            memtables_flushed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
             aggregates: Default::default(),
