@@ -69,6 +69,10 @@ pub struct StorageConfig {
     /// Bytes of RocksDB's block cache (shared by every partition).
     #[serde(with = "crate::byte_size")]
     pub block_cache_bytes: u64,
+    /// Bytes of blocks' tag filters kept in memory, for the newest blocks
+    /// (a tag search reads an older block's filter from disk).
+    #[serde(with = "crate::byte_size")]
+    pub bloom_cache_bytes: u64,
     /// Bytes of RocksDB's memtables, all column families together (the
     /// largest is flushed when they reach it).
     #[serde(with = "crate::byte_size")]
@@ -81,7 +85,8 @@ pub struct StorageConfig {
     #[serde(with = "crate::byte_size")]
     pub rocksdb_log_max_bytes: u64,
     /// The store's memory budget: the live buffer's hard bound, the block
-    /// cache and the memtables must fit in it together (checked at start).
+    /// cache, the bloom cache and the memtables must fit in it together
+    /// (checked at start).
     /// With the defaults, the process stays under about this much resident
     /// memory plus the receivers' in-flight requests (bounded by the
     /// collector's queue and body limits) at any load.
@@ -111,6 +116,7 @@ impl Default for StorageConfig {
             dictionary_cache_blocks: 64,
             search_max_candidates: 100_000,
             block_cache_bytes: 32 << 20,
+            bloom_cache_bytes: 16 << 20,
             memtable_bytes: 32 << 20,
             rocksdb_log_max_bytes: 16 << 20,
             memory_budget: 256 << 20,
@@ -149,12 +155,13 @@ impl StorageConfig {
         let parts = self
             .live_hard_max_bytes
             .saturating_add(self.block_cache_bytes)
+            .saturating_add(self.bloom_cache_bytes)
             .saturating_add(self.memtable_bytes);
         if parts > self.memory_budget {
             problems.push(format!(
                 "storage.memory_budget ({} bytes) is below storage.live_hard_max_bytes + \
-                 storage.block_cache_bytes + storage.memtable_bytes ({parts} bytes); raise \
-                 the budget or lower its parts",
+                 storage.block_cache_bytes + storage.bloom_cache_bytes + \
+                 storage.memtable_bytes ({parts} bytes); raise the budget or lower its parts",
                 self.memory_budget
             ));
         }
@@ -218,12 +225,13 @@ mod tests {
             "storage.memory_budget",
             "storage.live_hard_max_bytes",
             "storage.block_cache_bytes",
+            "storage.bloom_cache_bytes",
             "storage.memtable_bytes",
         ] {
             assert!(problems[0].contains(name), "{}", problems[0]);
         }
         let raised = StorageConfig {
-            memory_budget: 272 << 20,
+            memory_budget: 288 << 20,
             ..config
         };
         assert_eq!(raised.validate(), Ok(()));

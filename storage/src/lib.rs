@@ -32,6 +32,7 @@ pub mod aggregates;
 mod archive;
 mod block;
 mod bloom;
+mod bloom_cache;
 pub mod byte_size;
 mod catalog;
 mod config;

@@ -33,6 +33,7 @@ use rocksdb::{
 use spoor_proto::ids::TraceId;
 
 use crate::block::{decode_trace, BlockGroups, EncodedBlock};
+use crate::bloom_cache::BloomCache;
 use crate::error::StorageError;
 use crate::groups_cache::GroupsCache;
 use crate::keys;
@@ -84,6 +85,9 @@ pub(crate) struct Partitions {
     next_block: AtomicU64,
     ingest_dir: PathBuf,
     groups: GroupsCache,
+    /// The newest blocks' tag filters (`crate::bloom_cache`); the metas in
+    /// `map` are kept without theirs.
+    blooms: BloomCache,
 }
 
 /// Options of v1 partitions and of v2 index column families: prefix bloom
@@ -159,8 +163,13 @@ fn scan_prefix(
     Ok(())
 }
 
-/// Every block meta (`m|block` records) of a column family.
-fn load_metas(db: &Db, name: &str) -> Result<Vec<Arc<BlockMeta>>, StorageError> {
+/// Every block meta (`m|block` records) of a column family, their filters
+/// handed to `blooms`.
+fn load_metas(
+    db: &Db,
+    name: &str,
+    blooms: &BloomCache,
+) -> Result<Vec<Arc<BlockMeta>>, StorageError> {
     let cf = cf(db, name)?;
     let mut opts = ReadOptions::default();
     opts.set_total_order_seek(true);
@@ -175,7 +184,13 @@ fn load_metas(db: &Db, name: &str) -> Result<Vec<Arc<BlockMeta>>, StorageError> 
         if key.first() != Some(&b'm') {
             break;
         }
-        out.push(Arc::new(BlockMeta::decode(&*value)?));
+        let mut meta = BlockMeta::decode(&*value)?;
+        blooms.insert(
+            meta.block,
+            std::mem::take(&mut meta.bloom),
+            meta.bloom_hashes,
+        );
+        out.push(Arc::new(meta));
     }
     Ok(out)
 }
@@ -192,13 +207,19 @@ fn names(key: PartitionKey) -> (String, Option<String>) {
 
 impl Partitions {
     /// No partitions yet; SST files for ingestion are built in `ingest_dir`.
-    pub(crate) fn new(cache: Cache, ingest_dir: &Path, dictionary_blocks: usize) -> Partitions {
+    pub(crate) fn new(
+        cache: Cache,
+        ingest_dir: &Path,
+        dictionary_blocks: usize,
+        bloom_cache_bytes: u64,
+    ) -> Partitions {
         Partitions {
             map: RwLock::new(BTreeMap::new()),
             cache,
             next_block: AtomicU64::new(0),
             ingest_dir: ingest_dir.to_path_buf(),
             groups: GroupsCache::new(dictionary_blocks),
+            blooms: BloomCache::new(bloom_cache_bytes),
         }
     }
 
@@ -232,7 +253,7 @@ impl Partitions {
         let mut map = self.map.write();
         for name in existing {
             if let Some(start) = keys::partition_start(name) {
-                let metas = load_metas(db, name)?;
+                let metas = load_metas(db, name, &self.blooms)?;
                 next = metas.iter().map(|m| m.block + 1).fold(next, u64::max);
                 map.insert((start, Layout::V1), metas);
             }
@@ -243,7 +264,7 @@ impl Partitions {
                 }
                 self.create_missing(db, start)?;
                 let (data, index) = names((start, Layout::V2));
-                let metas = load_metas(db, index.as_deref().expect("v2 index"))?;
+                let metas = load_metas(db, index.as_deref().expect("v2 index"), &self.blooms)?;
                 next = metas.iter().map(|m| m.block + 1).fold(next, u64::max);
                 // A flush that wrote its data but crashed before its index
                 // left blocks above every meta: never reuse their numbers.
@@ -357,8 +378,14 @@ impl Partitions {
             );
         }
         db.write(wb)?;
-        if let Some(metas) = self.map.write().get_mut(&(start, Layout::V2)) {
-            metas.extend(blocks.iter().map(|b| Arc::new(b.meta.clone())));
+        let metas = blocks.iter().map(|b| {
+            let mut meta = b.meta.clone();
+            self.blooms
+                .insert(b.block, std::mem::take(&mut meta.bloom), meta.bloom_hashes);
+            Arc::new(meta)
+        });
+        if let Some(stored) = self.map.write().get_mut(&(start, Layout::V2)) {
+            stored.extend(metas);
         }
         Ok(())
     }
@@ -476,6 +503,27 @@ impl Partitions {
         }
         out.sort_by_key(|b| std::cmp::Reverse(b.1.max_start_ns));
         out
+    }
+
+    /// Whether the block may hold every tag token of `tokens` (its filter,
+    /// from memory or its stored meta); `false` if its partition is gone.
+    pub(crate) fn may_contain_all(
+        &self,
+        db: &Db,
+        key: PartitionKey,
+        block: u64,
+        tokens: &[u64],
+    ) -> Result<bool, StorageError> {
+        self.blooms.may_contain_all(block, tokens, || {
+            let (data, index) = names(key);
+            let Some(cf) = db.cf_handle(index.as_deref().unwrap_or(&data)) else {
+                return Ok(None);
+            };
+            match db.get_pinned_cf(&cf, keys::block_meta_key(block))? {
+                Some(v) => Ok(Some(BlockMeta::decode(&*v)?)),
+                None => Ok(None),
+            }
+        })
     }
 
     /// Calls `candidate(trace id, bound)` for every trace of a block that

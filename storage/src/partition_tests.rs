@@ -18,7 +18,12 @@ fn open(dir: &Path) -> (Db, Partitions) {
     opts.create_if_missing(true);
     opts.create_missing_column_families(true);
     let existing = Db::list_cf(&opts, dir).unwrap_or_default();
-    let partitions = Partitions::new(Cache::new_lru_cache(1 << 20), &dir.join("ingest"), 4);
+    let partitions = Partitions::new(
+        Cache::new_lru_cache(1 << 20),
+        &dir.join("ingest"),
+        4,
+        1 << 20,
+    );
     let mut descriptors = vec![ColumnFamilyDescriptor::new("default", Options::default())];
     descriptors.extend(partitions.descriptors(&existing));
     let db = Db::open_cf_descriptors(&opts, dir, descriptors).unwrap();

@@ -159,6 +159,7 @@ impl Store {
             cache,
             &config.data_dir.join("ingest"),
             config.dictionary_cache_blocks,
+            config.bloom_cache_bytes,
         );
         descriptors.extend(partitions.descriptors(&existing));
         let db = Db::open_cf_descriptors(&db_opts, &config.data_dir, descriptors)?;

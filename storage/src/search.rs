@@ -16,7 +16,6 @@ use spoor_proto::ids::TraceId;
 use spoor_proto::model::{InstrumentationScope, Resource, TracesData};
 
 use crate::block::{name_hash_op, name_hash_service};
-use crate::bloom;
 use crate::error::StorageError;
 use crate::matcher;
 use crate::partition::PartitionKey;
@@ -191,9 +190,6 @@ impl Store {
                     || query.duration_min_ns.is_some_and(|min| longest < min)
                     || service_hash.is_some_and(|h| b.names.binary_search(&h).is_err())
                     || op_hash.is_some_and(|h| b.names.binary_search(&h).is_err()))
-                    && prunable
-                        .iter()
-                        .all(|t| bloom::may_contain(&b.bloom, b.bloom_hashes, *t))
             })
             .into_iter()
             .map(|(partition, meta)| {
@@ -237,6 +233,13 @@ impl Store {
             let Some((_, partition, meta)) = blocks.next() else {
                 break;
             };
+            // The tag filter last: an older block's is read from disk.
+            if !self
+                .partitions
+                .may_contain_all(&self.db, partition, meta.block, &prunable)?
+            {
+                continue;
+            }
             let read = self.partitions.block_candidates(
                 &self.db,
                 partition,

@@ -167,10 +167,22 @@ fn catalogue_lists_services_and_operations_with_kinds() {
 
 #[test]
 fn many_blocks_are_searched_and_pruned_correctly() {
+    many_blocks_searched(StorageConfig::default().bloom_cache_bytes);
+}
+
+#[test]
+fn tag_filters_read_from_disk_prune_as_those_in_memory() {
+    // No filter kept in memory, and room for one block's (16 words each).
+    many_blocks_searched(0);
+    many_blocks_searched(128);
+}
+
+fn many_blocks_searched(bloom_cache_bytes: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.block_max_traces = 10;
-    let store = spoor_storage::Store::open(cfg).unwrap();
+    cfg.bloom_cache_bytes = bloom_cache_bytes;
+    let store = spoor_storage::Store::open(cfg.clone()).unwrap();
     for i in 0..200u64 {
         let user = format!("user-{i}");
         write(
@@ -193,6 +205,18 @@ fn many_blocks_are_searched_and_pruned_correctly() {
     let mut q = query("api");
     q.limit = 5;
     assert_eq!(ids(&store, &q), [1199, 1198, 1197, 1196, 1195]);
+    // The filters of a reopened store: the newest back in memory, the
+    // rest on disk.
+    drop(store);
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    for user in [3, 17, 198] {
+        let mut q = query("api");
+        q.tags = vec![("user.id".into(), format!("user-{user}"))];
+        assert_eq!(ids(&store, &q), [1000 + user], "user-{user}");
+    }
+    let mut q = query("api");
+    q.tags = vec![("user.id".into(), "user-200".into())];
+    assert!(ids(&store, &q).is_empty());
 }
 
 /// Every id of a paged walk, page by page.
