@@ -1,6 +1,6 @@
 //! The allocator's built-in options (`.cargo/config.toml`): jemalloc in the
 //! `spoor` binary returns freed pages after 1 s, keeps no lazily freed
-//! pages, and purges on its background threads.
+//! pages, purges on its background threads, and has one arena per CPU.
 //!
 //! In: the built binary, run with jemalloc's `stats_print` (which prints
 //! its effective options at exit). Out: assertions on those options.
@@ -20,6 +20,7 @@ fn the_binary_returns_freed_memory_within_a_second() {
         "opt.dirty_decay_ms: 1000",
         "opt.muzzy_decay_ms: 0",
         "opt.background_thread: true",
+        "opt.percpu_arena: \"percpu\"",
     ] {
         assert!(
             stats.contains(option),

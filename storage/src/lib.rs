@@ -35,6 +35,7 @@ mod bloom;
 mod bloom_cache;
 pub mod byte_size;
 mod catalog;
+mod cf_options;
 mod config;
 pub mod decider;
 mod error;

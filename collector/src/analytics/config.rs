@@ -77,8 +77,9 @@ pub struct DependenciesConfig {
     pub wait: Duration,
     /// Spans (and waiting references) held for pairing at most; the oldest
     /// are let go first. Each costs about 270 bytes with its map slot, so
-    /// the default holds the whole wait up to 25k spans/s in about 70 MiB;
-    /// above that rate the pairing window is shorter than `wait`.
+    /// the default holds the whole wait up to 20k spans/s in about 55 MiB;
+    /// above that rate the pairing window is shorter than `wait`. The
+    /// default stays under 7/8 of 2^18, where the span map would double.
     pub max_pending_spans: usize,
     /// Attributes of a client or producer span that name the called service
     /// when no span of that service arrives, in order of preference.
@@ -89,7 +90,7 @@ impl Default for DependenciesConfig {
     fn default() -> Self {
         DependenciesConfig {
             wait: Duration::from_secs(10),
-            max_pending_spans: 250_000,
+            max_pending_spans: 200_000,
             peer_attributes: [
                 "peer.service",
                 "service.peer.name",
