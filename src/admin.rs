@@ -90,6 +90,15 @@ async fn metrics(State(s): State<AdminState>, headers: axum::http::HeaderMap) ->
             0.0
         });
         metrics::gauge!("spoor_storage_wal_bytes").set(stats.wal_bytes as f64);
+        for (part, bytes) in [
+            ("live_buffer", stats.live_bytes),
+            ("memtables", stats.memtable_bytes),
+            ("table_readers", stats.table_reader_bytes),
+            ("block_cache", stats.block_cache_bytes),
+            ("bloom_cache", stats.bloom_cache_bytes),
+        ] {
+            metrics::gauge!("spoor_storage_memory_bytes", "part" => part).set(bytes as f64);
+        }
     }
     if let Some(rss) = resident_bytes() {
         metrics::gauge!("spoor_process_resident_memory_bytes").set(rss as f64);

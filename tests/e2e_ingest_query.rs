@@ -351,4 +351,17 @@ async fn admin_reports_health_and_metrics() {
         "{text}"
     );
     assert!(text.contains("spoor_storage_live_traces"), "{text}");
+    // The store's memory by part; RocksDB's memtables are never empty.
+    let part = |name: &str| -> f64 {
+        let prefix = format!("spoor_storage_memory_bytes{{part=\"{name}\"}} ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix}in\n{text}"));
+        line[prefix.len()..].trim().parse().unwrap()
+    };
+    assert!(part("memtables") > 0.0);
+    for name in ["live_buffer", "table_readers", "block_cache", "bloom_cache"] {
+        assert!(part(name) >= 0.0, "{name}");
+    }
 }

@@ -115,8 +115,7 @@ impl BloomCache {
     }
 
     /// Bytes of filters held.
-    #[cfg(test)]
-    fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.inner.lock().bytes
     }
 }

@@ -555,6 +555,16 @@ impl Partitions {
         out
     }
 
+    /// RocksDB's block cache, shared by every partition.
+    pub(crate) fn block_cache(&self) -> &Cache {
+        &self.cache
+    }
+
+    /// Bytes of tag filters held in memory.
+    pub(crate) fn bloom_cache_bytes(&self) -> u64 {
+        self.blooms.bytes() as u64
+    }
+
     /// Number of blocks.
     pub(crate) fn block_count(&self) -> usize {
         self.map.read().values().map(Vec::len).sum()

@@ -56,6 +56,14 @@ pub struct StoreStats {
     /// True while RocksDB stops or slows down writes (a write stall: too
     /// many memtables or level-0 files waiting for flush and compaction).
     pub write_stalled: bool,
+    /// Bytes of RocksDB's memtables, all column families.
+    pub memtable_bytes: u64,
+    /// Bytes RocksDB holds for its open SST files (indexes, filters).
+    pub table_reader_bytes: u64,
+    /// Bytes in RocksDB's block cache.
+    pub block_cache_bytes: u64,
+    /// Bytes of blocks' tag filters held in memory.
+    pub bloom_cache_bytes: u64,
 }
 
 /// The embedded trace store.
@@ -261,7 +269,16 @@ impl Store {
         let db_property = |name: &str| self.db.property_int_value(name).ok().flatten();
         let write_stalled = db_property("rocksdb.is-write-stopped").unwrap_or(0) > 0
             || db_property("rocksdb.actual-delayed-write-rate").unwrap_or(0) > 0;
+        let memory = rocksdb::perf::get_memory_usage_stats(
+            Some(&[&self.db]),
+            Some(&[self.partitions.block_cache()]),
+        )
+        .ok();
         StoreStats {
+            memtable_bytes: memory.as_ref().map_or(0, |m| m.mem_table_total),
+            table_reader_bytes: memory.as_ref().map_or(0, |m| m.mem_table_readers_total),
+            block_cache_bytes: memory.as_ref().map_or(0, |m| m.cache_total),
+            bloom_cache_bytes: self.partitions.bloom_cache_bytes(),
             live_traces: self.live.trace_count(),
             live_bytes: self.live.byte_count(),
             partitions: self.partitions.count(),
