@@ -67,6 +67,11 @@ pub struct PipelineConfig {
     /// more requests wait for a turn without using CPU, so the flusher
     /// keeps its share of the cores.
     pub prepare_concurrency: usize,
+    /// Batches in that stage at once while the store's buffer is over its
+    /// soft bound (`storage.live_max_bytes`: the flusher is behind), so the
+    /// flusher gets the other cores before the hard bound has requests
+    /// refused (0 = no lower limit).
+    pub behind_prepare_concurrency: usize,
 }
 
 impl Default for PipelineConfig {
@@ -75,6 +80,7 @@ impl Default for PipelineConfig {
             queue_capacity: 64,
             max_batches_per_write: 16,
             prepare_concurrency: 0,
+            behind_prepare_concurrency: 1,
         }
     }
 }
@@ -250,6 +256,12 @@ impl CollectorConfig {
                 self.pipeline.prepare_concurrency
             ));
         }
+        if self.pipeline.behind_prepare_concurrency > MAX_QUEUE {
+            problems.push(format!(
+                "collector.pipeline.behind_prepare_concurrency must be at most {MAX_QUEUE} (0 = no lower limit), got {}",
+                self.pipeline.behind_prepare_concurrency
+            ));
+        }
         if self.retry_after_seconds == 0 || self.retry_after_seconds > MAX_RETRY_AFTER_SECONDS {
             problems.push(format!(
                 "collector.retry_after_seconds must be between 1 and {MAX_RETRY_AFTER_SECONDS}, got {}",
@@ -314,8 +326,9 @@ mod tests {
         config.zipkin.max_body_bytes = 0;
         config.retry_after_seconds = 0;
         config.pipeline.prepare_concurrency = MAX_QUEUE + 1;
+        config.pipeline.behind_prepare_concurrency = MAX_QUEUE + 1;
         let problems = config.validate().unwrap_err();
-        assert_eq!(problems.len(), 7, "{problems:?}");
+        assert_eq!(problems.len(), 8, "{problems:?}");
         for key in [
             "collector.pipeline.queue_capacity",
             "collector.pipeline.max_batches_per_write",
@@ -324,6 +337,7 @@ mod tests {
             "collector.zipkin.max_body_bytes",
             "collector.retry_after_seconds",
             "collector.pipeline.prepare_concurrency",
+            "collector.pipeline.behind_prepare_concurrency",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(key)),

@@ -41,6 +41,7 @@ pub mod config;
 mod error;
 pub mod forward;
 pub mod grpc_refusal;
+pub mod grpc_room;
 mod ingest;
 pub mod metrics;
 pub mod pipeline;

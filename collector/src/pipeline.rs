@@ -15,7 +15,8 @@
 //! analytics, the storage encoding) runs on the blocking pool, at most
 //! `pipeline.prepare_concurrency` batches at once ([`Pipeline::cpu_turn`]):
 //! more would only take CPU time from the flusher, which then falls behind
-//! and has requests refused.
+//! and has requests refused. While the store's buffer is over its soft bound
+//! (the flusher behind), at most `pipeline.behind_prepare_concurrency`.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
@@ -85,6 +86,9 @@ struct Shared {
     forwarder: Option<Arc<dyn Forwarder>>,
     /// Batches in the CPU stage at once.
     prepare_permits: Arc<Semaphore>,
+    /// Batches in the CPU stage at once while the store's buffer is over
+    /// its soft bound (the flusher behind); none: no lower limit.
+    behind_permits: Option<Arc<Semaphore>>,
     /// The store the writer writes to (none on a forwarding pipeline).
     store: Option<Arc<Store>>,
 }
@@ -96,6 +100,12 @@ fn prepare_permits(configured: usize) -> Arc<Semaphore> {
         n => n,
     };
     Arc::new(Semaphore::new(permits))
+}
+
+/// A batch's place in the CPU stage, freed when dropped.
+pub(crate) struct CpuTurn {
+    _turn: OwnedSemaphorePermit,
+    _behind: Option<OwnedSemaphorePermit>,
 }
 
 /// Counts shared by submitters and the writer.
@@ -146,6 +156,10 @@ impl Pipeline {
                 analytics: OnceLock::new(),
                 forwarder: None,
                 prepare_permits: prepare_permits(config.pipeline.prepare_concurrency),
+                behind_permits: match config.pipeline.behind_prepare_concurrency {
+                    0 => None,
+                    n => Some(prepare_permits(n)),
+                },
                 store: Some(room),
             }),
         }
@@ -169,26 +183,52 @@ impl Pipeline {
                 analytics: OnceLock::new(),
                 forwarder: Some(forwarder),
                 prepare_permits: prepare_permits(0),
+                behind_permits: None,
                 store: None,
             }),
         }
     }
 
-    /// Waits for a turn in the CPU stage (the turn ends when the permit is
-    /// dropped), then fails with [`SubmitError::Overloaded`] if the store
+    /// Waits for a turn in the CPU stage (the turn ends when it is dropped;
+    /// while the store's buffer is over its soft bound, also for one of
+    /// the fewer turns of `behind_prepare_concurrency`), then fails with [`SubmitError::Overloaded`] if the store
     /// would refuse a batch now (its buffer over the hard bound). Every
     /// entry to the CPU stage goes through here, so a refused request is
     /// never validated, counted or encoded (nor decoded, for an HTTP or UDP
     /// body; tonic has already decoded a gRPC message).
-    pub(crate) async fn cpu_turn(&self) -> Result<OwnedSemaphorePermit, SubmitError> {
+    pub(crate) async fn cpu_turn(&self) -> Result<CpuTurn, SubmitError> {
         let turn = Arc::clone(&self.shared.prepare_permits)
             .acquire_owned()
             .await
             .expect("the CPU stage's semaphore is never closed");
+        let mut behind = None;
+        if let Some(store) = &self.shared.store {
+            if let Some(permits) = &self.shared.behind_permits {
+                if store.over_soft_bound() {
+                    behind = Some(
+                        Arc::clone(permits)
+                            .acquire_owned()
+                            .await
+                            .expect("the CPU stage's semaphore is never closed"),
+                    );
+                }
+            }
+            store.check_room()?;
+        }
+        Ok(CpuTurn {
+            _turn: turn,
+            _behind: behind,
+        })
+    }
+
+    /// Fails with [`SubmitError::Overloaded`] while the store would refuse
+    /// a batch (its buffer over the hard bound); for requests refused before
+    /// anything of theirs is decoded (`crate::grpc_room`).
+    pub(crate) fn check_room(&self) -> Result<(), SubmitError> {
         if let Some(store) = &self.shared.store {
             store.check_room()?;
         }
-        Ok(turn)
+        Ok(())
     }
 
     /// The forwarder of a forwarding pipeline.

@@ -34,6 +34,12 @@ impl Store {
         Ok(())
     }
 
+    /// True while the in-memory buffer is over `storage.live_max_bytes`:
+    /// the flusher is behind and takes the oldest traces first.
+    pub fn over_soft_bound(&self) -> bool {
+        self.live.byte_count() > self.config.live_max_bytes
+    }
+
     /// Logs the batches durably (one write-ahead record each, in one
     /// append), records new catalogue entries, and adds the spans to the
     /// in-memory buffer. When this returns `Ok`, the spans survive a crash

@@ -139,6 +139,52 @@ async fn the_cpu_stage_admits_its_configured_number_of_batches_at_once() {
     pipeline.shutdown().await;
 }
 
+/// A pipeline of `turns` CPU turns (`behind` while behind) on a store whose
+/// buffer is over its soft bound once it holds a span (and never flushed).
+async fn behind_pipeline(turns: usize, behind: usize) -> (TestStore, Pipeline) {
+    let store = TestStore::open_with(spoor_storage::StorageConfig {
+        live_max_bytes: 1,
+        flush_interval: std::time::Duration::from_secs(3600),
+        trace_idle_timeout: std::time::Duration::from_secs(3600),
+        trace_max_age: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    });
+    let mut config = config(4, 4);
+    config.pipeline.prepare_concurrency = turns;
+    config.pipeline.behind_prepare_concurrency = behind;
+    let pipeline = Pipeline::start(Arc::clone(&store.store), &config);
+    assert!(!store.store.over_soft_bound());
+    pipeline
+        .submit(Receiver::OtlpGrpc, batch(1, 1))
+        .await
+        .unwrap();
+    assert!(store.store.over_soft_bound());
+    (store, pipeline)
+}
+
+#[tokio::test]
+async fn one_batch_at_a_time_enters_the_cpu_stage_while_the_flusher_is_behind() {
+    let (_store, pipeline) = behind_pipeline(2, 1).await;
+    let first = pipeline.cpu_turn().await.unwrap();
+    let mut second = Box::pin(pipeline.cpu_turn());
+    assert!(
+        futures::poll!(&mut second).is_pending(),
+        "a second batch waits while the buffer is over its soft bound"
+    );
+    drop(first);
+    let _second = second.await.unwrap();
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_a_behind_limit_the_stage_keeps_its_turns() {
+    let (_store, pipeline) = behind_pipeline(2, 0).await;
+    let _first = pipeline.cpu_turn().await.unwrap();
+    let mut second = Box::pin(pipeline.cpu_turn());
+    assert!(futures::poll!(&mut second).is_ready());
+    pipeline.shutdown().await;
+}
+
 #[test]
 fn zero_means_one_turn_per_core() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

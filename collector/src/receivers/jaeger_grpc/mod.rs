@@ -19,6 +19,7 @@ use tonic::codec::CompressionEncoding;
 
 use crate::config::CollectorConfig;
 use crate::grpc_refusal::RefusalCounting;
+use crate::grpc_room::RoomCheck;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
 use crate::receiver::Receiver;
@@ -54,19 +55,21 @@ impl CollectorService for JaegerGrpcReceiver {
 
 /// The Jaeger collector service, ready for
 /// `tonic::transport::Server::add_service`; tonic's refusals are rewritten
-/// and counted as on OTLP gRPC.
-pub type JaegerGrpcService = RefusalCounting<CollectorServiceServer<JaegerGrpcReceiver>>;
+/// and counted, and requests refused early while the store has no room, as
+/// on OTLP gRPC.
+pub type JaegerGrpcService = RefusalCounting<RoomCheck<CollectorServiceServer<JaegerGrpcReceiver>>>;
 
 /// Builds the Jaeger collector service: gzip accepted (and used for answers
 /// when the client accepts it), message size capped by the config. Serve it
 /// on port 14250.
 pub fn jaeger_grpc_service(pipeline: Pipeline, config: &CollectorConfig) -> JaegerGrpcService {
     let receiver = JaegerGrpcReceiver {
-        ingest: Ingest::new(pipeline, Receiver::JaegerGrpc, config.retry_after()),
+        ingest: Ingest::new(pipeline.clone(), Receiver::JaegerGrpc, config.retry_after()),
     };
     let inner = CollectorServiceServer::new(receiver)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(config.jaeger_grpc.max_message_bytes);
+    let inner = RoomCheck::new(inner, pipeline, Receiver::JaegerGrpc, config.retry_after());
     RefusalCounting::new(inner, Receiver::JaegerGrpc)
 }

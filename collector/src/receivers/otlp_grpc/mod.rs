@@ -13,6 +13,7 @@ use tonic::codec::CompressionEncoding;
 
 use crate::config::CollectorConfig;
 use crate::grpc_refusal::RefusalCounting;
+use crate::grpc_room::RoomCheck;
 use crate::ingest::Ingest;
 use crate::pipeline::Pipeline;
 use crate::receiver::Receiver;
@@ -48,18 +49,20 @@ impl TraceService for OtlpGrpcReceiver {
 /// (`crate::grpc_refusal`): a message over the size limit is
 /// `RESOURCE_EXHAUSTED` without `RetryInfo` (tonic's `OUT_OF_RANGE` would be
 /// retried forever by OTLP clients), an undecodable one `INVALID_ARGUMENT`
-/// (tonic: `INTERNAL`).
-pub type OtlpGrpcService = RefusalCounting<TraceServiceServer<OtlpGrpcReceiver>>;
+/// (tonic: `INTERNAL`). While the store has no room, a request is refused
+/// before its message is decoded (`crate::grpc_room`).
+pub type OtlpGrpcService = RefusalCounting<RoomCheck<TraceServiceServer<OtlpGrpcReceiver>>>;
 
 /// Builds the OTLP/gRPC service: gzip accepted (and used for answers when
 /// the client accepts it), message size capped by the config.
 pub fn otlp_grpc_service(pipeline: Pipeline, config: &CollectorConfig) -> OtlpGrpcService {
     let receiver = OtlpGrpcReceiver {
-        ingest: Ingest::new(pipeline, Receiver::OtlpGrpc, config.retry_after()),
+        ingest: Ingest::new(pipeline.clone(), Receiver::OtlpGrpc, config.retry_after()),
     };
     let inner = TraceServiceServer::new(receiver)
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(config.otlp_grpc.max_message_bytes);
+    let inner = RoomCheck::new(inner, pipeline, Receiver::OtlpGrpc, config.retry_after());
     RefusalCounting::new(inner, Receiver::OtlpGrpc)
 }

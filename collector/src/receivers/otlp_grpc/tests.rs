@@ -16,7 +16,7 @@ use tonic_types::StatusExt;
 use super::*;
 use crate::metrics::{outcome, reason};
 use crate::testing::{
-    held_pipeline_with, pipeline_with, run_counted, span, traces, with_queue_full,
+    held_pipeline_with, pipeline_with, run_counted, span, traces, with_queue_full, TestStore,
 };
 
 /// Serves the receiver on a free loopback port and returns a channel to it.
@@ -216,4 +216,51 @@ fn undecodable_message_is_invalid_argument() {
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     });
     assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::INVALID), 1);
+}
+
+#[test]
+fn while_the_store_has_no_room_a_request_is_refused_before_it_is_decoded() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        // A buffer whose hard bound one held span exceeds, never flushed.
+        let store = TestStore::open_with(spoor_storage::StorageConfig {
+            live_max_bytes: 1,
+            live_hard_max_bytes: 1,
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        });
+        let config = CollectorConfig {
+            retry_after_seconds: 5,
+            ..Default::default()
+        };
+        let pipeline = Pipeline::start(std::sync::Arc::clone(&store.store), &config);
+        let channel = serve_channel(pipeline.clone(), &config).await;
+        let mut client = TraceServiceClient::new(channel.clone());
+        client
+            .export(request(40, 3))
+            .await
+            .expect("the first export fits");
+        let status = client.export(request(41, 3)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        let retry = status.get_details_retry_info().expect("retry info");
+        assert_eq!(retry.retry_delay, Some(Duration::from_secs(5)));
+        assert_eq!(store.span_count(41), 0);
+        // Not decoded at all: an undecodable message gets the same answer.
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+        );
+        let codec =
+            tonic_prost::ProstCodec::<NotAnExportRequest, ExportTraceServiceResponse>::default();
+        let request = tonic::Request::new(NotAnExportRequest { resource_spans: 7 });
+        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        pipeline.shutdown().await;
+    });
+    assert_eq!(
+        counters.requests(Receiver::OtlpGrpc, outcome::OVERLOADED),
+        2
+    );
+    assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::INVALID), 0);
+    assert_eq!(counters.received(Receiver::OtlpGrpc), 3);
 }
