@@ -30,7 +30,8 @@ pub struct StorageConfig {
     #[serde(with = "humantime_serde")]
     pub trace_max_age: Duration,
     /// Bytes of encoded spans held in memory before the oldest traces are
-    /// flushed early.
+    /// flushed early; above it the flusher runs without waiting for
+    /// `flush_interval`.
     #[serde(with = "crate::byte_size")]
     pub live_max_bytes: u64,
     /// Hard bound on the bytes of encoded spans held in memory: above it new
@@ -58,6 +59,11 @@ pub struct StorageConfig {
     /// started; whole segments are deleted once every span in them is stored.
     #[serde(with = "crate::byte_size")]
     pub wal_segment_bytes: u64,
+    /// zstd level each write-ahead record is compressed at (1 to 19; 0 =
+    /// stored as it is). The log holds every span not yet in a block, so
+    /// under load it is a large part of the data dir; level 1 keeps the
+    /// acknowledgement cheap.
+    pub wal_compression_level: i32,
     /// Blocks whose decoded dictionaries are kept in memory for reads
     /// (each a few hundred KiB; trace by id and search read many traces of
     /// the same recent blocks).
@@ -113,6 +119,7 @@ impl Default for StorageConfig {
             retention_check_interval: Duration::from_secs(60),
             flush_interval: Duration::from_millis(500),
             wal_segment_bytes: 16 << 20,
+            wal_compression_level: 1,
             dictionary_cache_blocks: 64,
             search_max_candidates: 100_000,
             block_cache_bytes: 32 << 20,
@@ -188,6 +195,12 @@ impl StorageConfig {
         }
         if self.wal_segment_bytes < 4096 {
             problems.push("storage.wal_segment_bytes must be at least 4KiB".to_string());
+        }
+        if !(0..=19).contains(&self.wal_compression_level) {
+            problems.push(format!(
+                "storage.wal_compression_level must be between 0 (not compressed) and 19, got {}",
+                self.wal_compression_level
+            ));
         }
         if self.max_open_files == 0 || self.max_open_files < -1 {
             problems.push("storage.max_open_files must be -1 (no limit) or positive".to_string());
@@ -271,5 +284,29 @@ mod tests {
         assert!(problems
             .iter()
             .any(|p| p.contains("storage.rocksdb_log_max_bytes")));
+    }
+
+    #[test]
+    fn a_write_ahead_compression_level_out_of_zstd_range_is_refused() {
+        for level in [-1, 20] {
+            let config = StorageConfig {
+                wal_compression_level: level,
+                ..StorageConfig::default()
+            };
+            let problems = config.validate().unwrap_err();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p.contains("storage.wal_compression_level")),
+                "{problems:?}"
+            );
+        }
+        for level in [0, 1, 19] {
+            let config = StorageConfig {
+                wal_compression_level: level,
+                ..StorageConfig::default()
+            };
+            assert_eq!(config.validate(), Ok(()));
+        }
     }
 }

@@ -75,7 +75,8 @@ pub(crate) fn recover(
             }
         }
         Ok(())
-    })?;
+    })?
+    .compressed(config.wal_compression_level)?;
     let next = wal.last_seq().map_or(floor, |l| floor.max(l + 1));
     if replayed > 0 {
         tracing::info!(
