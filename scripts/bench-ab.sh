@@ -7,7 +7,8 @@
 # variables below; release binaries built beforehand (`cargo build --release
 # -p spoor -p spoor-loadgen`). Out: one line per round and a summary with the
 # mean spans/s and peak RSS of each configuration, and the relative cost of B
-# against A; logs in $AB_OUT.
+# against A, and bytes per span of the whole data dir right after each load
+# (the write-ahead log still holding what was not flushed); logs in $AB_OUT.
 #
 # Usage: scripts/bench-ab.sh A.yaml B.yaml
 #   AB_ROUNDS       rounds (each runs A then B on a fresh data dir) [3]
@@ -54,7 +55,8 @@ stop_server() {
 }
 trap stop_server EXIT
 
-# run NAME CONFIG ROUND: one run on a fresh data dir; prints "spans/s rss_kb".
+# run NAME CONFIG ROUND: one run on a fresh data dir; prints "spans/s rss_kb
+# bytes_per_span" (the data dir read the moment the load ends).
 run() {
   local name=$1 config=$2 round=$3 data
   data=$(mktemp -d -t spoor-ab-data.XXXXXX)
@@ -66,33 +68,37 @@ run() {
     kill -0 "$SERVER_PID" 2>/dev/null || { tail -n 20 "$AB_OUT/$name-$round.log" >&2; exit 1; }
     sleep 0.2
   done
-  local line rss
+  local line rss bytes spans
   # shellcheck disable=SC2086 # AB_SEND_ARGS is a list of flags
   line=$("$AB_LOADGEN_BIN" send --protocol "$AB_PROTOCOL" --concurrency "$AB_CONCURRENCY" \
     --batch-spans "$AB_BATCH" --duration "$AB_SECONDS" $AB_SEND_ARGS 2>"$AB_OUT/$name-$round.send.err" |
     tee "$AB_OUT/$name-$round.send.txt" | grep '^RESULT send' || true)
   rss=$(hwm_kb "$SERVER_PID")
+  bytes=$(du -sb "$data" | awk '{ print $1 }')
+  spans=$(field "$line" spans_accepted)
   curl -fsS --max-time 5 "${HEALTH_URL}metrics" >"$AB_OUT/$name-$round.metrics.txt" 2>/dev/null || true
   stop_server
   rm -rf -- "$data"
-  echo "$(field "$line" spans_per_sec) $rss"
+  awk -v r="$(field "$line" spans_per_sec)" -v k="$rss" -v b="$bytes" -v s="${spans:-0}" \
+    'BEGIN { printf "%s %s %.1f\n", r, k, (s > 0 ? b / s : 0) }'
 }
 
-declare -a A_RATES B_RATES A_RSS B_RSS
+declare -a A_RATES B_RATES A_RSS B_RSS A_BYTES B_BYTES
 for ((round = 1; round <= AB_ROUNDS; round++)); do
-  read -r rate rss < <(run A "$CONFIG_A" "$round")
-  A_RATES+=("$rate"); A_RSS+=("$rss")
-  echo "round $round A ($CONFIG_A): $rate spans/s, peak RSS $((rss / 1024)) MiB"
-  read -r rate rss < <(run B "$CONFIG_B" "$round")
-  B_RATES+=("$rate"); B_RSS+=("$rss")
-  echo "round $round B ($CONFIG_B): $rate spans/s, peak RSS $((rss / 1024)) MiB"
+  read -r rate rss per_span < <(run A "$CONFIG_A" "$round")
+  A_RATES+=("$rate"); A_RSS+=("$rss"); A_BYTES+=("$per_span")
+  echo "round $round A ($CONFIG_A): $rate spans/s, peak RSS $((rss / 1024)) MiB, $per_span B/span at the end"
+  read -r rate rss per_span < <(run B "$CONFIG_B" "$round")
+  B_RATES+=("$rate"); B_RSS+=("$rss"); B_BYTES+=("$per_span")
+  echo "round $round B ($CONFIG_B): $rate spans/s, peak RSS $((rss / 1024)) MiB, $per_span B/span at the end"
 done
 
 mean() { printf '%s\n' "$@" | awk '{ s += $1; n++ } END { if (n) printf "%.0f", s / n; else print 0 }'; }
+mean1() { printf '%s\n' "$@" | awk '{ s += $1; n++ } END { if (n) printf "%.1f", s / n; else print 0 }'; }
 max() { printf '%s\n' "$@" | sort -n | tail -n1; }
 a=$(mean "${A_RATES[@]}")
 b=$(mean "${B_RATES[@]}")
-echo "A mean: $a spans/s (peak RSS $(( $(max "${A_RSS[@]}") / 1024 )) MiB)"
-echo "B mean: $b spans/s (peak RSS $(( $(max "${B_RSS[@]}") / 1024 )) MiB)"
+echo "A mean: $a spans/s (peak RSS $(( $(max "${A_RSS[@]}") / 1024 )) MiB, $(mean1 "${A_BYTES[@]}") B/span at the end)"
+echo "B mean: $b spans/s (peak RSS $(( $(max "${B_RSS[@]}") / 1024 )) MiB, $(mean1 "${B_BYTES[@]}") B/span at the end)"
 awk -v a="$a" -v b="$b" 'BEGIN { if (a > 0) printf "B against A: %+.1f%%\n", (b - a) * 100 / a }'
 echo "logs: $AB_OUT"
