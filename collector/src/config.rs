@@ -15,6 +15,8 @@ const MAX_SIZE_LIMIT: usize = 1 << 30;
 const MAX_QUEUE: usize = 1 << 16;
 /// Upper bound accepted for the retry hint.
 const MAX_RETRY_AFTER_SECONDS: u64 = 3600;
+/// Upper bound accepted for the wait for room in the store.
+const MAX_OVERLOAD_WAIT_MS: u64 = 60_000;
 
 /// Settings of the receivers and the ingest pipeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,11 +69,18 @@ pub struct PipelineConfig {
     /// more requests wait for a turn without using CPU, so the flusher
     /// keeps its share of the cores.
     pub prepare_concurrency: usize,
-    /// Batches in that stage at once while the store's buffer is over its
-    /// soft bound (`storage.live_max_bytes`: the flusher is behind), so the
-    /// flusher gets the other cores before the hard bound has requests
-    /// refused (0 = no lower limit).
+    /// Batches in that stage at once while the store's flusher is behind
+    /// (its buffer more than half way from `storage.live_max_bytes` to
+    /// `storage.live_hard_max_bytes`, though the flusher runs without pause
+    /// over the soft bound), so the flusher gets the other cores before the
+    /// hard bound has requests wait (0 = no lower limit).
     pub behind_prepare_concurrency: usize,
+    /// Milliseconds a request that arrives while the store's buffer is over
+    /// its hard bound waits for the flusher to make room before it is
+    /// answered "slow down" (0 = answered at once). A client that waits
+    /// here is served as soon as there is room, instead of sleeping the
+    /// whole retry hint while the server has nothing to do.
+    pub overload_wait_ms: u64,
 }
 
 impl Default for PipelineConfig {
@@ -81,6 +90,7 @@ impl Default for PipelineConfig {
             max_batches_per_write: 16,
             prepare_concurrency: 0,
             behind_prepare_concurrency: 1,
+            overload_wait_ms: 1000,
         }
     }
 }
@@ -200,6 +210,11 @@ impl CollectorConfig {
         Duration::from_secs(self.retry_after_seconds)
     }
 
+    /// How long a request waits for room in the store before it is refused.
+    pub fn overload_wait(&self) -> Duration {
+        Duration::from_millis(self.pipeline.overload_wait_ms)
+    }
+
     /// Checks every value and reports all problems at once.
     pub fn validate(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
@@ -262,6 +277,12 @@ impl CollectorConfig {
                 self.pipeline.behind_prepare_concurrency
             ));
         }
+        if self.pipeline.overload_wait_ms > MAX_OVERLOAD_WAIT_MS {
+            problems.push(format!(
+                "collector.pipeline.overload_wait_ms must be at most {MAX_OVERLOAD_WAIT_MS} (0 = refuse at once), got {}",
+                self.pipeline.overload_wait_ms
+            ));
+        }
         if self.retry_after_seconds == 0 || self.retry_after_seconds > MAX_RETRY_AFTER_SECONDS {
             problems.push(format!(
                 "collector.retry_after_seconds must be between 1 and {MAX_RETRY_AFTER_SECONDS}, got {}",
@@ -294,6 +315,7 @@ mod tests {
         assert_eq!(config.jaeger_thrift_http.max_body_bytes, 20 * MIB);
         assert_eq!(config.agent.max_datagrams_in_flight, 64);
         assert_eq!(config.retry_after(), Duration::from_secs(1));
+        assert_eq!(config.overload_wait(), Duration::from_millis(1000));
     }
 
     #[test]
@@ -327,8 +349,9 @@ mod tests {
         config.retry_after_seconds = 0;
         config.pipeline.prepare_concurrency = MAX_QUEUE + 1;
         config.pipeline.behind_prepare_concurrency = MAX_QUEUE + 1;
+        config.pipeline.overload_wait_ms = MAX_OVERLOAD_WAIT_MS + 1;
         let problems = config.validate().unwrap_err();
-        assert_eq!(problems.len(), 8, "{problems:?}");
+        assert_eq!(problems.len(), 9, "{problems:?}");
         for key in [
             "collector.pipeline.queue_capacity",
             "collector.pipeline.max_batches_per_write",
@@ -338,6 +361,7 @@ mod tests {
             "collector.retry_after_seconds",
             "collector.pipeline.prepare_concurrency",
             "collector.pipeline.behind_prepare_concurrency",
+            "collector.pipeline.overload_wait_ms",
         ] {
             assert!(
                 problems.iter().any(|p| p.starts_with(key)),

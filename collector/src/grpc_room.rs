@@ -2,11 +2,14 @@
 //! store has no room.
 //!
 //! In: the HTTP/2 requests of a receiver's tonic-generated server (OTLP's
-//! `TraceService`, Jaeger's `CollectorService`). Out: while the store's
-//! buffer is over its hard bound (`Pipeline::check_room`), at once the
-//! answer the receiver would give a request it could not store
+//! `TraceService`, Jaeger's `CollectorService`). Out: the request,
+//! untouched, to the server once the store has room; while the store's
+//! buffer is over its hard bound, the request waits (its message not yet
+//! read) up to `collector.pipeline.overload_wait_ms` for the flusher to
+//! make room (`Pipeline::wait_for_room`), and if there is still none, gets
+//! the answer the receiver would give a request it could not store
 //! (`RESOURCE_EXHAUSTED` with `RetryInfo`), counted as an `overloaded`
-//! request; otherwise the request, untouched, to the server.
+//! request.
 //!
 //! tonic decodes a message before the service's code runs, so without this
 //! every refused request had been decoded first: under a load the flusher
@@ -56,11 +59,14 @@ impl<S: NamedService> NamedService for RoomCheck<S> {
 impl<S, B> tower::Service<http::Request<B>> for RoomCheck<S>
 where
     S: tower::Service<
-        http::Request<B>,
-        Response = http::Response<tonic::body::Body>,
-        Error = Infallible,
-    >,
+            http::Request<B>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + 'static,
     S::Future: Send + 'static,
+    B: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -71,13 +77,25 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let started = Instant::now();
-        if let Err(refused) = self.pipeline.check_room() {
-            let error = IngestError::from(refused);
-            metrics::request_finished(self.receiver, error.outcome(), started.elapsed());
-            let status = rpc_status::grpc_status(&error, self.retry_after);
-            return Box::pin(std::future::ready(Ok(status.into_http())));
+        if self.pipeline.has_room() {
+            return Box::pin(self.inner.call(request));
         }
-        Box::pin(self.inner.call(request))
+        // The server made ready by `poll_ready` goes with the request; this
+        // one keeps a fresh clone for the next.
+        let fresh = self.inner.clone();
+        let mut ready = std::mem::replace(&mut self.inner, fresh);
+        let pipeline = self.pipeline.clone();
+        let receiver = self.receiver;
+        let retry_after = self.retry_after;
+        Box::pin(async move {
+            let started = Instant::now();
+            if let Err(refused) = pipeline.wait_for_room().await {
+                let error = IngestError::from(refused);
+                metrics::request_finished(receiver, error.outcome(), started.elapsed());
+                let status = rpc_status::grpc_status(&error, retry_after);
+                return Ok(status.into_http());
+            }
+            ready.call(request).await
+        })
     }
 }

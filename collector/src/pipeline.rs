@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use spoor_storage::{PreparedBatch, StorageError, Store};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
@@ -35,6 +35,10 @@ use crate::receiver::Receiver;
 
 #[cfg(test)]
 mod tests;
+
+/// How often a request waiting for room in the store looks again (an
+/// atomic load; the flusher frees room a block at a time).
+const ROOM_POLL: Duration = Duration::from_millis(5);
 
 /// Why a batch was not stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +95,8 @@ struct Shared {
     behind_permits: Option<Arc<Semaphore>>,
     /// The store the writer writes to (none on a forwarding pipeline).
     store: Option<Arc<Store>>,
+    /// How long a request waits for room in the store before it is refused.
+    overload_wait: Duration,
 }
 
 /// Permits of the CPU stage: `configured`, or one per core when 0.
@@ -161,6 +167,7 @@ impl Pipeline {
                     n => Some(prepare_permits(n)),
                 },
                 store: Some(room),
+                overload_wait: config.overload_wait(),
             }),
         }
     }
@@ -185,17 +192,18 @@ impl Pipeline {
                 prepare_permits: prepare_permits(0),
                 behind_permits: None,
                 store: None,
+                overload_wait: Duration::ZERO,
             }),
         }
     }
 
     /// Waits for a turn in the CPU stage (the turn ends when it is dropped;
-    /// while the store's buffer is over its soft bound, also for one of
-    /// the fewer turns of `behind_prepare_concurrency`), then fails with [`SubmitError::Overloaded`] if the store
-    /// would refuse a batch now (its buffer over the hard bound). Every
-    /// entry to the CPU stage goes through here, so a refused request is
-    /// never validated, counted or encoded (nor decoded, for an HTTP or UDP
-    /// body; tonic has already decoded a gRPC message).
+    /// while the store's buffer is over its soft bound, also for one of the
+    /// fewer turns of `behind_prepare_concurrency`), then for room in the
+    /// store ([`Pipeline::wait_for_room`]). Every entry to the CPU stage
+    /// goes through here, so a refused request is never validated, counted
+    /// or encoded (nor decoded, for an HTTP or UDP body; a gRPC message has
+    /// waited for room before tonic decoded it, `crate::grpc_room`).
     pub(crate) async fn cpu_turn(&self) -> Result<CpuTurn, SubmitError> {
         let turn = Arc::clone(&self.shared.prepare_permits)
             .acquire_owned()
@@ -204,7 +212,7 @@ impl Pipeline {
         let mut behind = None;
         if let Some(store) = &self.shared.store {
             if let Some(permits) = &self.shared.behind_permits {
-                if store.over_soft_bound() {
+                if store.flusher_behind() {
                     behind = Some(
                         Arc::clone(permits)
                             .acquire_owned()
@@ -213,22 +221,47 @@ impl Pipeline {
                     );
                 }
             }
-            store.check_room()?;
         }
+        self.wait_for_room().await?;
         Ok(CpuTurn {
             _turn: turn,
             _behind: behind,
         })
     }
 
-    /// Fails with [`SubmitError::Overloaded`] while the store would refuse
-    /// a batch (its buffer over the hard bound); for requests refused before
-    /// anything of theirs is decoded (`crate::grpc_room`).
-    pub(crate) fn check_room(&self) -> Result<(), SubmitError> {
-        if let Some(store) = &self.shared.store {
-            store.check_room()?;
+    /// True while the store would take a batch now (always, without a
+    /// store); asking counts nothing.
+    pub(crate) fn has_room(&self) -> bool {
+        self.shared
+            .store
+            .as_ref()
+            .is_none_or(|store| store.has_room())
+    }
+
+    /// Returns once the store would take a batch (its buffer under the hard
+    /// bound), waiting up to `pipeline.overload_wait_ms` for the flusher to
+    /// make room; fails with [`SubmitError::Overloaded`] if it has not by
+    /// then. A pipeline without a store never waits.
+    pub(crate) async fn wait_for_room(&self) -> Result<(), SubmitError> {
+        let Some(store) = &self.shared.store else {
+            return Ok(());
+        };
+        if store.has_room() {
+            return Ok(());
         }
-        Ok(())
+        let deadline = Instant::now() + self.shared.overload_wait;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                // Counted as a refused write, with the store's reason.
+                store.check_room()?;
+                return Ok(());
+            }
+            tokio::time::sleep(ROOM_POLL.min(deadline - now)).await;
+            if store.has_room() {
+                return Ok(());
+            }
+        }
     }
 
     /// The forwarder of a forwarding pipeline.

@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use spoor_proto::ids::{SpanId, TraceId};
 use spoor_proto::model::{self, ResourceSpans, ScopeSpans, Span, TracesData};
-use spoor_storage::{StorageConfig, Store};
+use spoor_storage::{Decision, DecisionPolicy, StorageConfig, Store, TraceDecider};
 use tempfile::TempDir;
 use tower::ServiceExt;
 
@@ -32,7 +32,41 @@ use crate::receiver::Receiver;
 /// A store on a temporary directory that lives as long as this value.
 pub(crate) struct TestStore {
     pub store: Arc<Store>,
+    hold: Option<Arc<FlusherHold>>,
     _dir: TempDir,
+}
+
+/// Holds a store's background flusher: set as its tail-sampling decider
+/// (deciding only on the buffer's bounds), it keeps every trace, but not
+/// before it is released, so until then the buffer keeps what it holds
+/// (a test of a full buffer would otherwise race the flusher, which flushes
+/// at once while the buffer is over its soft bound).
+struct FlusherHold {
+    released: std::sync::Mutex<bool>,
+    wake: std::sync::Condvar,
+}
+
+impl FlusherHold {
+    fn release(&self) {
+        *self.released.lock().unwrap() = true;
+        self.wake.notify_all();
+    }
+}
+
+impl TraceDecider for FlusherHold {
+    fn decide(&self, _trace_id: TraceId, _trace: &TracesData) -> Decision {
+        let mut released = self.released.lock().unwrap();
+        while !*released {
+            released = self.wake.wait(released).unwrap();
+        }
+        Decision::keep("test")
+    }
+}
+
+impl Drop for TestStore {
+    fn drop(&mut self) {
+        self.release_flusher();
+    }
 }
 
 impl TestStore {
@@ -48,7 +82,41 @@ impl TestStore {
             ..config
         };
         let store = Store::open(config).expect("opening the test store");
-        TestStore { store, _dir: dir }
+        TestStore {
+            store,
+            hold: None,
+            _dir: dir,
+        }
+    }
+
+    /// A store with `config` whose background flusher keeps everything in
+    /// the buffer until [`TestStore::release_flusher`] (or the end of the
+    /// test); the buffer then holds exactly what was written.
+    pub fn open_held(config: StorageConfig) -> TestStore {
+        let mut held = TestStore::open_with(config);
+        let hold = Arc::new(FlusherHold {
+            released: std::sync::Mutex::new(false),
+            wake: std::sync::Condvar::new(),
+        });
+        let hour = std::time::Duration::from_secs(3600);
+        held.store.set_decider(
+            Arc::clone(&hold) as Arc<dyn TraceDecider>,
+            DecisionPolicy {
+                decision_wait: hour,
+                max_age: hour,
+                late_span_ttl: hour,
+                max_remembered: 1000,
+            },
+        );
+        held.hold = Some(hold);
+        held
+    }
+
+    /// Lets a held flusher go on (and with it `Store::flush`).
+    pub fn release_flusher(&self) {
+        if let Some(hold) = &self.hold {
+            hold.release();
+        }
     }
 
     /// Spans of `trace` the store holds.

@@ -202,13 +202,19 @@ impl Store {
         let interval = self.config.flush_interval;
         let flusher = std::thread::Builder::new()
             .name("spoor-flusher".into())
-            .spawn(move || background_loop(weak, interval, |s| s.flush(false).map(|_| ())))
+            .spawn(move || {
+                // Over the soft bound the flusher does not wait for the
+                // interval: the buffer would reach its hard bound meanwhile.
+                background_loop(weak, interval, Store::over_soft_bound, |s| {
+                    s.flush(false).map(|_| ())
+                })
+            })
             .expect("spawn flusher thread");
         let weak = Arc::downgrade(self);
         let interval = self.config.retention_check_interval;
         let retention = std::thread::Builder::new()
             .name("spoor-retention".into())
-            .spawn(move || background_loop(weak, interval, |s| s.enforce_retention()))
+            .spawn(move || background_loop(weak, interval, |_| false, Store::enforce_retention))
             .expect("spawn retention thread");
         self.threads.lock().extend([flusher, retention]);
     }
@@ -290,9 +296,12 @@ impl Store {
     }
 }
 
+/// Runs `work` every `interval` (looking every 50 ms), and sooner while
+/// `early` says so, until the store stops or is dropped.
 fn background_loop(
     weak: Weak<Store>,
     interval: Duration,
+    early: impl Fn(&Store) -> bool,
     work: impl Fn(&Store) -> Result<(), StorageError>,
 ) {
     let tick = Duration::from_millis(50).min(interval);
@@ -303,7 +312,7 @@ fn background_loop(
         if store.stopping() {
             return;
         }
-        if last.elapsed() < interval {
+        if last.elapsed() < interval && !early(&store) {
             continue;
         }
         last = Instant::now();

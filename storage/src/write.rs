@@ -34,10 +34,29 @@ impl Store {
         Ok(())
     }
 
+    /// True while [`Store::check_room`] would let a batch in; asking counts
+    /// nothing (for callers that wait for room).
+    pub fn has_room(&self) -> bool {
+        self.live.byte_count() <= self.config.live_hard_max_bytes
+    }
+
     /// True while the in-memory buffer is over `storage.live_max_bytes`:
-    /// the flusher is behind and takes the oldest traces first.
+    /// the flusher takes the oldest traces first, and flushes without
+    /// waiting for its interval.
     pub fn over_soft_bound(&self) -> bool {
         self.live.byte_count() > self.config.live_max_bytes
+    }
+
+    /// True while the buffer is more than half way from its soft bound to
+    /// its hard bound: flushing without pause has not kept it near the soft
+    /// bound, so the flusher is behind and ingest should give it cores
+    /// before the hard bound has requests wait.
+    pub fn flusher_behind(&self) -> bool {
+        past_half_way(
+            self.live.byte_count(),
+            self.config.live_max_bytes,
+            self.config.live_hard_max_bytes,
+        )
     }
 
     /// Logs the batches durably (one write-ahead record each, in one
@@ -83,5 +102,29 @@ impl Store {
         metrics::histogram!("spoor_storage_write_duration_seconds")
             .record(started.elapsed().as_secs_f64());
         Ok(())
+    }
+}
+
+/// True when `held` is more than half way from `soft` to `hard` (past
+/// `hard` itself when the bounds are the wrong way round).
+fn past_half_way(held: u64, soft: u64, hard: u64) -> bool {
+    let hard = hard.max(soft);
+    held > soft + (hard - soft) / 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::past_half_way;
+
+    #[test]
+    fn the_flusher_is_behind_past_half_way_from_the_soft_to_the_hard_bound() {
+        assert!(!past_half_way(64, 64, 96));
+        assert!(!past_half_way(80, 64, 96));
+        assert!(past_half_way(81, 64, 96));
+        assert!(past_half_way(200, 64, 96));
+        // Equal bounds: behind once over both.
+        assert!(!past_half_way(10, 10, 10));
+        assert!(past_half_way(11, 10, 10));
+        assert!(past_half_way(11, 10, 5));
     }
 }

@@ -158,3 +158,28 @@ fn writes_are_refused_above_the_hard_memory_bound_until_the_flusher_catches_up()
     );
     assert!(store.get_trace(TraceId(2)).unwrap().is_some());
 }
+
+#[test]
+fn over_its_soft_bound_the_buffer_is_flushed_without_waiting_for_the_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.flush_interval = std::time::Duration::from_secs(3600);
+    cfg.trace_idle_timeout = std::time::Duration::from_secs(3600);
+    cfg.trace_max_age = std::time::Duration::from_secs(3600);
+    cfg.live_max_bytes = 1;
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    write(&store, &[SpanSpec::default()]);
+    assert!(store.over_soft_bound());
+    // Neither idle nor old, and the interval is an hour away: only the
+    // soft bound makes the flusher take it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while store.stats().live_traces > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a buffer over its soft bound waited for the flush interval"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(store.stats().blocks, 1);
+    assert!(store.get_trace(TraceId(1)).unwrap().is_some());
+}

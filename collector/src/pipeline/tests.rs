@@ -139,11 +139,19 @@ async fn the_cpu_stage_admits_its_configured_number_of_batches_at_once() {
     pipeline.shutdown().await;
 }
 
-/// A pipeline of `turns` CPU turns (`behind` while behind) on a store whose
-/// buffer is over its soft bound once it holds a span (and never flushed).
+/// A pipeline of `turns` CPU turns (`behind` while behind) on a store
+/// whose flusher is behind once it holds one span (the buffer more than
+/// half way from its soft bound to its hard bound, not over the hard one;
+/// never flushed).
 async fn behind_pipeline(turns: usize, behind: usize) -> (TestStore, Pipeline) {
-    let store = TestStore::open_with(spoor_storage::StorageConfig {
+    let one_span = {
+        let probe = TestStore::open();
+        probe.store.write_batches(&[batch(1, 1)]).unwrap();
+        probe.store.stats().live_bytes
+    };
+    let store = TestStore::open_held(spoor_storage::StorageConfig {
         live_max_bytes: 1,
+        live_hard_max_bytes: one_span,
         flush_interval: std::time::Duration::from_secs(3600),
         trace_idle_timeout: std::time::Duration::from_secs(3600),
         trace_max_age: std::time::Duration::from_secs(3600),
@@ -153,12 +161,13 @@ async fn behind_pipeline(turns: usize, behind: usize) -> (TestStore, Pipeline) {
     config.pipeline.prepare_concurrency = turns;
     config.pipeline.behind_prepare_concurrency = behind;
     let pipeline = Pipeline::start(Arc::clone(&store.store), &config);
-    assert!(!store.store.over_soft_bound());
+    assert!(!store.store.flusher_behind());
     pipeline
         .submit(Receiver::OtlpGrpc, batch(1, 1))
         .await
         .unwrap();
-    assert!(store.store.over_soft_bound());
+    assert!(store.store.flusher_behind());
+    assert!(pipeline.has_room());
     (store, pipeline)
 }
 
@@ -169,7 +178,7 @@ async fn one_batch_at_a_time_enters_the_cpu_stage_while_the_flusher_is_behind() 
     let mut second = Box::pin(pipeline.cpu_turn());
     assert!(
         futures::poll!(&mut second).is_pending(),
-        "a second batch waits while the buffer is over its soft bound"
+        "a second batch waits while the flusher is behind"
     );
     drop(first);
     let _second = second.await.unwrap();
@@ -196,12 +205,14 @@ fn zero_means_one_turn_per_core() {
 fn a_request_is_refused_before_the_cpu_stage_while_the_buffer_is_over_its_hard_bound() {
     let ((first, refused), counters) = run_counted(Receiver::OtlpHttp, || async {
         // A buffer whose hard bound any held span exceeds.
-        let store = TestStore::open_with(spoor_storage::StorageConfig {
+        let store = TestStore::open_held(spoor_storage::StorageConfig {
             live_max_bytes: 1,
             live_hard_max_bytes: 1,
             ..Default::default()
         });
-        let pipeline = Pipeline::start(Arc::clone(&store.store), &config(4, 4));
+        let mut at_once = config(4, 4);
+        at_once.pipeline.overload_wait_ms = 0;
+        let pipeline = Pipeline::start(Arc::clone(&store.store), &at_once);
         let batch = |trace| traces("svc", vec![span(trace, 1, "op")]);
         let first = ingest_batch(&pipeline, Receiver::OtlpHttp, batch(1)).await;
         let refused = ingest_batch(&pipeline, Receiver::OtlpHttp, batch(2)).await;
@@ -217,4 +228,58 @@ fn a_request_is_refused_before_the_cpu_stage_while_the_buffer_is_over_its_hard_b
     // batch's spans were never counted as received (nor rejected).
     assert_eq!(counters.received(Receiver::OtlpHttp), 1, "{counters:?}");
     assert_eq!(counters.rejected(Receiver::OtlpHttp, "overloaded"), 0);
+}
+
+/// A pipeline waiting `wait_ms` for room on a store whose buffer one held
+/// span puts over its hard bound (flushed only when let go).
+async fn full_pipeline(wait_ms: u64) -> (TestStore, Pipeline) {
+    let store = TestStore::open_held(spoor_storage::StorageConfig {
+        live_max_bytes: 1,
+        live_hard_max_bytes: 1,
+        flush_interval: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    });
+    let mut config = config(4, 4);
+    config.pipeline.overload_wait_ms = wait_ms;
+    let pipeline = Pipeline::start(Arc::clone(&store.store), &config);
+    pipeline
+        .submit(Receiver::OtlpGrpc, batch(1, 1))
+        .await
+        .unwrap();
+    assert!(!pipeline.has_room());
+    (store, pipeline)
+}
+
+#[tokio::test]
+async fn a_request_waits_for_the_flusher_to_make_room_and_then_goes_on() {
+    let (store, pipeline) = full_pipeline(60_000).await;
+    let mut turn = Box::pin(pipeline.cpu_turn());
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        futures::poll!(&mut turn).is_pending(),
+        "no room: the request waits instead of being refused"
+    );
+    store.release_flusher();
+    store.store.flush(true).unwrap();
+    let turn = tokio::time::timeout(std::time::Duration::from_secs(10), turn)
+        .await
+        .expect("room was made, so the wait ends");
+    assert!(turn.is_ok());
+    pipeline.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_still_without_room_after_the_wait_is_refused() {
+    let (_store, pipeline) = full_pipeline(100).await;
+    let started = std::time::Instant::now();
+    let refused = pipeline.cpu_turn().await.err();
+    assert_eq!(refused, Some(SubmitError::Overloaded));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(100));
+    let (_store, at_once) = full_pipeline(0).await;
+    assert_eq!(
+        at_once.cpu_turn().await.err(),
+        Some(SubmitError::Overloaded)
+    );
+    pipeline.shutdown().await;
+    at_once.shutdown().await;
 }

@@ -222,16 +222,17 @@ fn undecodable_message_is_invalid_argument() {
 fn while_the_store_has_no_room_a_request_is_refused_before_it_is_decoded() {
     let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
         // A buffer whose hard bound one held span exceeds, never flushed.
-        let store = TestStore::open_with(spoor_storage::StorageConfig {
+        let store = TestStore::open_held(spoor_storage::StorageConfig {
             live_max_bytes: 1,
             live_hard_max_bytes: 1,
             flush_interval: Duration::from_secs(3600),
             ..Default::default()
         });
-        let config = CollectorConfig {
+        let mut config = CollectorConfig {
             retry_after_seconds: 5,
             ..Default::default()
         };
+        config.pipeline.overload_wait_ms = 50;
         let pipeline = Pipeline::start(std::sync::Arc::clone(&store.store), &config);
         let channel = serve_channel(pipeline.clone(), &config).await;
         let mut client = TraceServiceClient::new(channel.clone());
@@ -263,4 +264,43 @@ fn while_the_store_has_no_room_a_request_is_refused_before_it_is_decoded() {
     );
     assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::INVALID), 0);
     assert_eq!(counters.received(Receiver::OtlpGrpc), 3);
+}
+
+#[test]
+fn a_request_that_arrives_while_the_store_is_full_is_stored_once_the_flusher_makes_room() {
+    let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
+        let store = TestStore::open_held(spoor_storage::StorageConfig {
+            live_max_bytes: 1,
+            live_hard_max_bytes: 1,
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        });
+        let mut config = CollectorConfig::default();
+        config.pipeline.overload_wait_ms = 60_000;
+        let pipeline = Pipeline::start(std::sync::Arc::clone(&store.store), &config);
+        let channel = serve_channel(pipeline.clone(), &config).await;
+        let mut client = TraceServiceClient::new(channel);
+        client
+            .export(request(50, 2))
+            .await
+            .expect("the first export fits");
+        let mut waiting = client.clone();
+        let second = tokio::spawn(async move { waiting.export(request(51, 2)).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!second.is_finished(), "no room yet: the request waits");
+        store.release_flusher();
+        store.store.flush(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), second)
+            .await
+            .expect("room was made, so the request goes on")
+            .unwrap()
+            .expect("stored once there was room");
+        assert_eq!(store.span_count(51), 2);
+        pipeline.shutdown().await;
+    });
+    assert_eq!(
+        counters.requests(Receiver::OtlpGrpc, outcome::OVERLOADED),
+        0
+    );
+    assert_eq!(counters.received(Receiver::OtlpGrpc), 4);
 }
