@@ -197,14 +197,20 @@ impl Pipeline {
         }
     }
 
-    /// Waits for a turn in the CPU stage (the turn ends when it is dropped;
-    /// while the store's buffer is over its soft bound, also for one of the
-    /// fewer turns of `behind_prepare_concurrency`), then for room in the
-    /// store ([`Pipeline::wait_for_room`]). Every entry to the CPU stage
-    /// goes through here, so a refused request is never validated, counted
-    /// or encoded (nor decoded, for an HTTP or UDP body; a gRPC message has
-    /// waited for room before tonic decoded it, `crate::grpc_room`).
+    /// Waits for room in the store, then for a turn in the CPU stage (the
+    /// turn ends when it is dropped; while the store's flusher is behind,
+    /// also for one of the fewer turns of `behind_prepare_concurrency`),
+    /// then for room again if it went meanwhile: both waits share one
+    /// deadline, `pipeline.overload_wait_ms` ([`Pipeline::wait_for_room`]).
+    /// Requests wait for room side by side, not one turn at a time, so a
+    /// store without room for long refuses every waiting request once the
+    /// wait is over. Every entry to the CPU stage goes through here, so a
+    /// refused request is never validated, counted or encoded (nor decoded,
+    /// for an HTTP or UDP body; a gRPC message has waited for room before
+    /// tonic decoded it, `crate::grpc_room`).
     pub(crate) async fn cpu_turn(&self) -> Result<CpuTurn, SubmitError> {
+        let deadline = tokio::time::Instant::now() + self.shared.overload_wait;
+        self.wait_for_room_until(deadline).await?;
         let turn = Arc::clone(&self.shared.prepare_permits)
             .acquire_owned()
             .await
@@ -222,7 +228,7 @@ impl Pipeline {
                 }
             }
         }
-        self.wait_for_room().await?;
+        self.wait_for_room_until(deadline).await?;
         Ok(CpuTurn {
             _turn: turn,
             _behind: behind,
@@ -243,15 +249,20 @@ impl Pipeline {
     /// make room; fails with [`SubmitError::Overloaded`] if it has not by
     /// then. A pipeline without a store never waits.
     pub(crate) async fn wait_for_room(&self) -> Result<(), SubmitError> {
+        self.wait_for_room_until(tokio::time::Instant::now() + self.shared.overload_wait)
+            .await
+    }
+
+    /// [`Pipeline::wait_for_room`], up to `deadline`.
+    async fn wait_for_room_until(&self, deadline: tokio::time::Instant) -> Result<(), SubmitError> {
         let Some(store) = &self.shared.store else {
             return Ok(());
         };
         if store.has_room() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.shared.overload_wait;
         loop {
-            let now = Instant::now();
+            let now = tokio::time::Instant::now();
             if now >= deadline {
                 // Counted as a refused write, with the store's reason.
                 store.check_room()?;

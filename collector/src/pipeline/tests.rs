@@ -233,6 +233,11 @@ fn a_request_is_refused_before_the_cpu_stage_while_the_buffer_is_over_its_hard_b
 /// A pipeline waiting `wait_ms` for room on a store whose buffer one held
 /// span puts over its hard bound (flushed only when let go).
 async fn full_pipeline(wait_ms: u64) -> (TestStore, Pipeline) {
+    full_pipeline_with_turns(wait_ms, 0).await
+}
+
+/// [`full_pipeline`] with `turns` CPU turns (0: one per core).
+async fn full_pipeline_with_turns(wait_ms: u64, turns: usize) -> (TestStore, Pipeline) {
     let store = TestStore::open_held(spoor_storage::StorageConfig {
         live_max_bytes: 1,
         live_hard_max_bytes: 1,
@@ -241,6 +246,7 @@ async fn full_pipeline(wait_ms: u64) -> (TestStore, Pipeline) {
     });
     let mut config = config(4, 4);
     config.pipeline.overload_wait_ms = wait_ms;
+    config.pipeline.prepare_concurrency = turns;
     let pipeline = Pipeline::start(Arc::clone(&store.store), &config);
     pipeline
         .submit(Receiver::OtlpGrpc, batch(1, 1))
@@ -282,4 +288,23 @@ async fn a_request_still_without_room_after_the_wait_is_refused() {
     );
     pipeline.shutdown().await;
     at_once.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn requests_wait_for_room_side_by_side_not_one_turn_at_a_time() {
+    // One CPU turn, a full store that stays full, a 300 ms wait, tokio's
+    // clock paused (it moves only when every task waits): three requests
+    // waiting at once are all refused once one wait is over, not three.
+    let (_store, pipeline) = full_pipeline_with_turns(300, 1).await;
+    let started = tokio::time::Instant::now();
+    let refused = futures::future::join_all((0..3).map(|_| pipeline.cpu_turn())).await;
+    assert!(refused
+        .iter()
+        .all(|r| matches!(r, Err(SubmitError::Overloaded))));
+    let waited = started.elapsed();
+    assert!(
+        waited < std::time::Duration::from_millis(600),
+        "the waits ran one turn after another: {waited:?} on the paused clock"
+    );
+    pipeline.shutdown().await;
 }
