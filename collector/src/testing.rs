@@ -112,6 +112,17 @@ impl TestStore {
         held
     }
 
+    /// A store whose buffer any held span puts over its hard bound, with
+    /// its flusher held ([`TestStore::open_held`]): after one write it has
+    /// no room until [`TestStore::release_flusher`] and a flush.
+    pub fn open_full() -> TestStore {
+        TestStore::open_held(StorageConfig {
+            live_max_bytes: 1,
+            live_hard_max_bytes: 1,
+            ..StorageConfig::default()
+        })
+    }
+
     /// Lets a held flusher go on (and with it `Store::flush`).
     pub fn release_flusher(&self) {
         if let Some(hold) = &self.hold {

@@ -23,15 +23,14 @@ impl Store {
     /// batch that would be refused is not prepared; [`Store::write_batches`]
     /// asks again.
     pub fn check_room(&self) -> Result<(), StorageError> {
-        let held = self.live.byte_count();
-        if held > self.config.live_hard_max_bytes {
-            metrics::counter!("spoor_storage_writes_refused_total").increment(1);
-            return Err(StorageError::Overloaded {
-                held,
-                bound: self.config.live_hard_max_bytes,
-            });
+        if self.has_room() {
+            return Ok(());
         }
-        Ok(())
+        metrics::counter!("spoor_storage_writes_refused_total").increment(1);
+        Err(StorageError::Overloaded {
+            held: self.live.byte_count(),
+            bound: self.config.live_hard_max_bytes,
+        })
     }
 
     /// True while [`Store::check_room`] would let a batch in; asking counts

@@ -205,11 +205,7 @@ fn zero_means_one_turn_per_core() {
 fn a_request_is_refused_before_the_cpu_stage_while_the_buffer_is_over_its_hard_bound() {
     let ((first, refused), counters) = run_counted(Receiver::OtlpHttp, || async {
         // A buffer whose hard bound any held span exceeds.
-        let store = TestStore::open_held(spoor_storage::StorageConfig {
-            live_max_bytes: 1,
-            live_hard_max_bytes: 1,
-            ..Default::default()
-        });
+        let store = TestStore::open_full();
         let mut at_once = config(4, 4);
         at_once.pipeline.overload_wait_ms = 0;
         let pipeline = Pipeline::start(Arc::clone(&store.store), &at_once);
@@ -238,12 +234,7 @@ async fn full_pipeline(wait_ms: u64) -> (TestStore, Pipeline) {
 
 /// [`full_pipeline`] with `turns` CPU turns (0: one per core).
 async fn full_pipeline_with_turns(wait_ms: u64, turns: usize) -> (TestStore, Pipeline) {
-    let store = TestStore::open_held(spoor_storage::StorageConfig {
-        live_max_bytes: 1,
-        live_hard_max_bytes: 1,
-        flush_interval: std::time::Duration::from_secs(3600),
-        ..Default::default()
-    });
+    let store = TestStore::open_full();
     let mut config = config(4, 4);
     config.pipeline.overload_wait_ms = wait_ms;
     config.pipeline.prepare_concurrency = turns;

@@ -221,13 +221,8 @@ fn undecodable_message_is_invalid_argument() {
 #[test]
 fn while_the_store_has_no_room_a_request_is_refused_before_it_is_decoded() {
     let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
-        // A buffer whose hard bound one held span exceeds, never flushed.
-        let store = TestStore::open_held(spoor_storage::StorageConfig {
-            live_max_bytes: 1,
-            live_hard_max_bytes: 1,
-            flush_interval: Duration::from_secs(3600),
-            ..Default::default()
-        });
+        // A buffer whose hard bound one held span exceeds, its flusher held.
+        let store = TestStore::open_full();
         let mut config = CollectorConfig {
             retry_after_seconds: 5,
             ..Default::default()
@@ -269,12 +264,7 @@ fn while_the_store_has_no_room_a_request_is_refused_before_it_is_decoded() {
 #[test]
 fn a_request_that_arrives_while_the_store_is_full_is_stored_once_the_flusher_makes_room() {
     let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
-        let store = TestStore::open_held(spoor_storage::StorageConfig {
-            live_max_bytes: 1,
-            live_hard_max_bytes: 1,
-            flush_interval: Duration::from_secs(3600),
-            ..Default::default()
-        });
+        let store = TestStore::open_full();
         let mut config = CollectorConfig::default();
         config.pipeline.overload_wait_ms = 60_000;
         let pipeline = Pipeline::start(std::sync::Arc::clone(&store.store), &config);
