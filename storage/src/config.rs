@@ -90,6 +90,10 @@ pub struct StorageConfig {
     /// memtable is flushed and the log emptied.
     #[serde(with = "crate::byte_size")]
     pub rocksdb_log_max_bytes: u64,
+    /// Whether RocksDB's own log is written zstd-compressed (its records are
+    /// index entries, tag filters and small block writes; compressing them
+    /// shrinks the log a store keeps under load).
+    pub rocksdb_log_compression: bool,
     /// The store's memory budget: the live buffer's hard bound, the block
     /// cache, the bloom cache and the memtables must fit in it together
     /// (checked at start).
@@ -118,14 +122,15 @@ impl Default for StorageConfig {
             flush_threads: 0,
             retention_check_interval: Duration::from_secs(60),
             flush_interval: Duration::from_millis(500),
-            wal_segment_bytes: 16 << 20,
+            wal_segment_bytes: 4 << 20,
             wal_compression_level: 1,
             dictionary_cache_blocks: 64,
             search_max_candidates: 100_000,
             block_cache_bytes: 32 << 20,
             bloom_cache_bytes: 8 << 20,
             memtable_bytes: 32 << 20,
-            rocksdb_log_max_bytes: 16 << 20,
+            rocksdb_log_max_bytes: 8 << 20,
+            rocksdb_log_compression: true,
             memory_budget: 256 << 20,
             max_open_files: 1024,
         }

@@ -143,6 +143,9 @@ impl Store {
         db_opts.increase_parallelism(2);
         db_opts.set_max_background_jobs(2);
         db_opts.set_max_total_wal_size(config.rocksdb_log_max_bytes);
+        if config.rocksdb_log_compression {
+            db_opts.set_wal_compression_type(rocksdb::DBCompressionType::Zstd);
+        }
         db_opts.set_keep_log_file_num(3);
         db_opts.set_max_open_files(config.max_open_files);
         db_opts.set_write_buffer_manager(&WriteBufferManager::new_write_buffer_manager(

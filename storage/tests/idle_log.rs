@@ -27,6 +27,8 @@ fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
     let mut cfg = config(dir.path());
     // Only the explicit calls below flush.
     cfg.flush_interval = Duration::from_secs(3600);
+    // A plain log, so what it holds shows in its size.
+    cfg.rocksdb_log_compression = false;
     let store = spoor_storage::Store::open(cfg.clone()).unwrap();
     let specs: Vec<SpanSpec> = (1..=500u128)
         .map(|t| SpanSpec {
@@ -60,4 +62,33 @@ fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
     for t in [1u128, 250, 500] {
         assert!(store.get_trace(TraceId(t)).unwrap().is_some(), "trace {t}");
     }
+}
+
+/// Bytes of RocksDB's log after the same 500 traces are flushed into a
+/// fresh store with `compression` set as given.
+fn log_bytes_after_a_flush(compression: bool) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.flush_interval = Duration::from_secs(3600);
+    cfg.rocksdb_log_compression = compression;
+    let store = spoor_storage::Store::open(cfg).unwrap();
+    let specs: Vec<SpanSpec> = (1..=500u128)
+        .map(|t| SpanSpec {
+            trace: t,
+            ..Default::default()
+        })
+        .collect();
+    write(&store, &specs);
+    assert_eq!(store.flush(true).unwrap(), 500);
+    rocksdb_log_bytes(dir.path())
+}
+
+#[test]
+fn rocksdbs_log_is_compressed_when_configured() {
+    let plain = log_bytes_after_a_flush(false);
+    let compressed = log_bytes_after_a_flush(true);
+    assert!(
+        compressed * 10 < plain * 8,
+        "compressed log {compressed} bytes against {plain} plain"
+    );
 }
