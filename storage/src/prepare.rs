@@ -8,6 +8,7 @@
 //! (service, operation, kind) triples for the catalogue.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
@@ -81,9 +82,12 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
     let mut catalog: Vec<(String, String, i32)> = Vec::new();
     let mut catalog_seen: HashSet<(&str, &str, i32)> = HashSet::new();
     let mut span_count = 0;
+    // One shared string per distinct name in the batch.
+    let mut names: HashMap<&str, Arc<str>> = HashMap::new();
 
     for (ri, rs) in data.resource_spans.iter().enumerate() {
         let service = rs.service_name();
+        let service_name = shared(&mut names, service);
         let mut resource_tokens = Vec::new();
         if let Some(r) = &rs.resource {
             matcher::for_each_resource_pair(r, &mut |k, v| {
@@ -123,8 +127,8 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
                 }
                 let kind = span.kind;
                 b.spans.push(SpanSummary {
-                    service: service.to_string(),
-                    operation: span.name.clone(),
+                    service: service_name.clone(),
+                    operation: shared(&mut names, &span.name),
                     kind,
                     start_ns: span.start_time_unix_nano,
                     duration_ns: span.duration_nanos(),
@@ -171,6 +175,11 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
         span_count,
         encoded_len,
     }
+}
+
+/// The batch's one shared copy of `name`.
+fn shared<'a>(names: &mut HashMap<&'a str, Arc<str>>, name: &'a str) -> Arc<str> {
+    names.entry(name).or_insert_with(|| Arc::from(name)).clone()
 }
 
 /// Encodes `TracesData { resource_spans }` for one trace's span groups:
@@ -274,6 +283,19 @@ mod tests {
         assert_eq!(names, ["x", "z"]);
         assert_eq!(decoded.resource_spans[1].scope_spans[0].spans[0].name, "w");
         assert_eq!(t1.spans.len(), 3);
+    }
+
+    #[test]
+    fn summaries_of_a_batch_share_one_copy_of_each_name() {
+        let mut data = batch();
+        data.resource_spans[0].scope_spans[0].spans[1].name = "x".into();
+        let prepared = prepare_batch(data);
+        let t1 = &prepared.traces[0].spans;
+        let t2 = &prepared.traces[1].spans;
+        assert_eq!(&*t2[0].operation, "x");
+        assert!(Arc::ptr_eq(&t1[0].operation, &t2[0].operation));
+        assert!(Arc::ptr_eq(&t1[0].service, &t1[1].service));
+        assert!(!Arc::ptr_eq(&t1[0].service, &t1[2].service));
     }
 
     #[test]

@@ -300,8 +300,8 @@ fn sort_hits(hits: &mut [Hit]) {
 }
 
 fn summary_may_match(s: &SpanSummary, q: &TraceQuery) -> bool {
-    q.service.as_ref().is_none_or(|svc| &s.service == svc)
-        && q.operation.as_ref().is_none_or(|op| &s.operation == op)
+    q.service.as_ref().is_none_or(|svc| *s.service == **svc)
+        && q.operation.as_ref().is_none_or(|op| *s.operation == **op)
         && q.start_min_ns.is_none_or(|min| s.start_ns >= min)
         && q.start_max_ns.is_none_or(|max| s.start_ns <= max)
         && q.duration_min_ns.is_none_or(|min| s.duration_ns >= min)

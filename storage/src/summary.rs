@@ -4,6 +4,8 @@
 //! In: prepared traces and their span summaries. Out: prost-encoded records,
 //! and the per-span search facts ([`SpanSummary`]) that search prunes with.
 
+use std::sync::Arc;
+
 use prost::Message;
 
 /// One write-ahead record: the traces of one accepted batch.
@@ -34,20 +36,22 @@ pub struct StoredTrace {
     pub spans: bytes::Bytes,
 }
 
-/// Search facts of one span, computed once at ingest.
-#[derive(Clone, PartialEq, Message)]
+/// Search facts of one span, computed once at ingest (kept in memory only).
+/// The names are shared: every span of a batch with the same service or
+/// operation holds the same string, so copying a summary copies no text.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SpanSummary {
-    #[prost(string, tag = "1")]
-    pub service: String,
-    #[prost(string, tag = "2")]
-    pub operation: String,
-    #[prost(int32, tag = "3")]
+    /// The span's service.
+    pub service: Arc<str>,
+    /// The span's name.
+    pub operation: Arc<str>,
+    /// The span's kind (OTLP's numbering).
     pub kind: i32,
-    #[prost(fixed64, tag = "4")]
+    /// Start, Unix nanoseconds.
     pub start_ns: u64,
-    #[prost(fixed64, tag = "5")]
+    /// Duration, nanoseconds.
     pub duration_ns: u64,
-    #[prost(bool, tag = "6")]
+    /// Whether the span's status is ERROR.
     pub error: bool,
 }
 
