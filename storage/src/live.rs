@@ -21,7 +21,8 @@ use crate::summary::SpanSummary;
 
 /// Memory of one span's search summary (the struct and its two strings),
 /// counted against the buffer's bounds beside the encoded bytes, so the
-/// bounds measure memory, not just span bytes.
+/// bounds measure memory, not just span bytes. The names are shared by the
+/// spans of a batch but counted for each span: an upper bound.
 pub fn summary_bytes(s: &SpanSummary) -> usize {
     std::mem::size_of::<SpanSummary>() + s.service.len() + s.operation.len()
 }
