@@ -16,13 +16,18 @@
 #   AB_CONCURRENCY  loadgen concurrency [16]
 #   AB_BATCH        spans per request [500]
 #   AB_PROTOCOL     loadgen protocol [otlp-grpc]
-#   AB_SEND_ARGS    extra loadgen flags (e.g. "--rate 20000") [""]
+#   AB_SEND_ARGS    extra loadgen flags (e.g. "--rate 20000"; "--endpoint URL" with
+#                   other ports) [""]
+#   AB_SPOOR_ARGS   server flags after --data-dir and --config [every listener on
+#                   127.0.0.1 at its default port]
+#   AB_ADMIN_ADDR   the admin listener those flags give, for the health check
+#                   [127.0.0.1:14269]
 #   AB_SPOOR_BIN    server binary [target/release/spoor]
 #   AB_LOADGEN_BIN  load generator [target/release/spoor-loadgen]
 #   AB_OUT          where logs go [fresh temp dir]
 set -euo pipefail
 
-[[ $# -eq 2 ]] || { sed -n '2,22p' "$0" >&2; exit 2; }
+[[ $# -eq 2 ]] || { sed -n '2,27p' "$0" >&2; exit 2; }
 CONFIG_A=$1
 CONFIG_B=$2
 AB_ROUNDS=${AB_ROUNDS:-3}
@@ -36,11 +41,11 @@ AB_LOADGEN_BIN=${AB_LOADGEN_BIN:-target/release/spoor-loadgen}
 AB_OUT=${AB_OUT:-$(mktemp -d -t spoor-ab.XXXXXX)}
 mkdir -p "$AB_OUT"
 
-ADDRS="--otlp-grpc-addr 127.0.0.1:4317 --otlp-http-addr 127.0.0.1:4318 --zipkin-addr 127.0.0.1:9411 \
+ADDRS=${AB_SPOOR_ARGS:-"--otlp-grpc-addr 127.0.0.1:4317 --otlp-http-addr 127.0.0.1:4318 --zipkin-addr 127.0.0.1:9411 \
 --query-http-addr 127.0.0.1:16686 --admin-addr 127.0.0.1:14269 --query-grpc-addr 127.0.0.1:16685 \
 --sampling-http-addr 127.0.0.1:5778 --sampling-grpc-addr 127.0.0.1:5779 --jaeger-grpc-addr 127.0.0.1:14250 \
---jaeger-thrift-http-addr 127.0.0.1:14268 --agent-compact-addr 127.0.0.1:6831 --agent-binary-addr 127.0.0.1:6832"
-HEALTH_URL=http://127.0.0.1:14269/
+--jaeger-thrift-http-addr 127.0.0.1:14268 --agent-compact-addr 127.0.0.1:6831 --agent-binary-addr 127.0.0.1:6832"}
+HEALTH_URL=http://${AB_ADMIN_ADDR:-127.0.0.1:14269}/
 SERVER_PID=""
 
 field() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p" <<<"$1" | head -n1; }
