@@ -9,9 +9,13 @@
 //! bytes per span of the data dir at the end of the load, read from what it
 //! measured (B, whose log is compressed, keeps fewer bytes than A).
 
+mod support;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use support::LISTEN_FLAGS;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -62,21 +66,16 @@ fn bench_ab_runs_both_configurations_and_prints_rate_memory_and_bytes() {
     let out = dir.path().join("out");
 
     let (grpc, admin) = (free_port(), free_port());
-    let mut args = format!("--otlp-grpc-addr 127.0.0.1:{grpc} --admin-addr 127.0.0.1:{admin}");
-    for flag in [
-        "--otlp-http-addr",
-        "--zipkin-addr",
-        "--query-http-addr",
-        "--query-grpc-addr",
-        "--sampling-http-addr",
-        "--sampling-grpc-addr",
-        "--jaeger-grpc-addr",
-        "--jaeger-thrift-http-addr",
-        "--agent-compact-addr",
-        "--agent-binary-addr",
-    ] {
-        args.push_str(&format!(" {flag} 127.0.0.1:0"));
-    }
+    // The two listeners the script talks to on known ports, the rest on any.
+    let args = LISTEN_FLAGS
+        .iter()
+        .map(|flag| match *flag {
+            "--otlp-grpc-addr" => format!("{flag} 127.0.0.1:{grpc}"),
+            "--admin-addr" => format!("{flag} 127.0.0.1:{admin}"),
+            _ => format!("{flag} 127.0.0.1:0"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/bench-ab.sh");
     let run = Command::new("bash")
         .arg(&script)

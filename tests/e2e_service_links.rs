@@ -5,25 +5,14 @@
 //! is no service link gets a warning naming it, and the process still starts.
 //! Unknown keys in the config file stay errors.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-const LISTEN_FLAGS: &[&str] = &[
-    "--otlp-grpc-addr",
-    "--otlp-http-addr",
-    "--zipkin-addr",
-    "--query-http-addr",
-    "--query-grpc-addr",
-    "--admin-addr",
-    "--sampling-http-addr",
-    "--sampling-grpc-addr",
-    "--jaeger-grpc-addr",
-    "--jaeger-thrift-http-addr",
-    "--agent-compact-addr",
-    "--agent-binary-addr",
-];
+use support::LISTEN_FLAGS;
 
 /// What Kubernetes sets for a Service `spoor` (ports 16686 and 9411) and a
 /// Service `spoor-query` (port 16685), as docker-style links plus the

@@ -5,10 +5,12 @@
 mod common;
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::*;
 use spoor_proto::ids::TraceId;
+use spoor_storage::{StorageConfig, Store};
 
 /// Bytes of RocksDB's log files (`*.log`) in the data directory.
 fn rocksdb_log_bytes(dir: &Path) -> u64 {
@@ -21,15 +23,13 @@ fn rocksdb_log_bytes(dir: &Path) -> u64 {
         .sum()
 }
 
-#[test]
-fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    // Only the explicit calls below flush.
+/// A store (only explicit calls flush it) holding 500 one-span traces,
+/// flushed once, with RocksDB's log compressed or not.
+fn store_after_a_flush(dir: &Path, compression: bool) -> (Arc<Store>, StorageConfig) {
+    let mut cfg = config(dir);
     cfg.flush_interval = Duration::from_secs(3600);
-    // A plain log, so what it holds shows in its size.
-    cfg.rocksdb_log_compression = false;
-    let store = spoor_storage::Store::open(cfg.clone()).unwrap();
+    cfg.rocksdb_log_compression = compression;
+    let store = Store::open(cfg.clone()).unwrap();
     let specs: Vec<SpanSpec> = (1..=500u128)
         .map(|t| SpanSpec {
             trace: t,
@@ -38,6 +38,14 @@ fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
         .collect();
     write(&store, &specs);
     assert_eq!(store.flush(true).unwrap(), 500);
+    (store, cfg)
+}
+
+#[test]
+fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    // A plain log, so what it holds shows in its size.
+    let (store, cfg) = store_after_a_flush(dir.path(), false);
     let busy = rocksdb_log_bytes(dir.path());
     assert!(
         busy > 10_000,
@@ -58,7 +66,7 @@ fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
     );
 
     drop(store);
-    let store = spoor_storage::Store::open(cfg).unwrap();
+    let store = Store::open(cfg).unwrap();
     for t in [1u128, 250, 500] {
         assert!(store.get_trace(TraceId(t)).unwrap().is_some(), "trace {t}");
     }
@@ -68,18 +76,7 @@ fn going_idle_empties_rocksdbs_log_and_keeps_every_trace() {
 /// fresh store with `compression` set as given.
 fn log_bytes_after_a_flush(compression: bool) -> u64 {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.flush_interval = Duration::from_secs(3600);
-    cfg.rocksdb_log_compression = compression;
-    let store = spoor_storage::Store::open(cfg).unwrap();
-    let specs: Vec<SpanSpec> = (1..=500u128)
-        .map(|t| SpanSpec {
-            trace: t,
-            ..Default::default()
-        })
-        .collect();
-    write(&store, &specs);
-    assert_eq!(store.flush(true).unwrap(), 500);
+    let (_store, _) = store_after_a_flush(dir.path(), compression);
     rocksdb_log_bytes(dir.path())
 }
 

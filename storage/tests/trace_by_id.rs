@@ -111,12 +111,20 @@ fn idle_traces_are_flushed_by_the_background_thread() {
     assert!(store.get_trace(TraceId(1)).unwrap().is_some());
 }
 
+/// The test config with traces that never become due on their own (no idle
+/// or age flush within a test): only a full buffer or an explicit flush
+/// moves them.
+fn config_without_due_traces(dir: &std::path::Path) -> spoor_storage::StorageConfig {
+    let mut cfg = config(dir);
+    cfg.trace_idle_timeout = std::time::Duration::from_secs(3600);
+    cfg.trace_max_age = std::time::Duration::from_secs(3600);
+    cfg
+}
+
 #[test]
 fn writes_are_refused_above_the_hard_memory_bound_until_the_flusher_catches_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
-    cfg.trace_idle_timeout = std::time::Duration::from_secs(3600);
-    cfg.trace_max_age = std::time::Duration::from_secs(3600);
+    let mut cfg = config_without_due_traces(dir.path());
     cfg.live_max_bytes = 1 << 30;
     cfg.live_hard_max_bytes = 1 << 30;
     cfg.memory_budget = 2 << 30;
@@ -162,10 +170,8 @@ fn writes_are_refused_above_the_hard_memory_bound_until_the_flusher_catches_up()
 #[test]
 fn over_its_soft_bound_the_buffer_is_flushed_without_waiting_for_the_interval() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
+    let mut cfg = config_without_due_traces(dir.path());
     cfg.flush_interval = std::time::Duration::from_secs(3600);
-    cfg.trace_idle_timeout = std::time::Duration::from_secs(3600);
-    cfg.trace_max_age = std::time::Duration::from_secs(3600);
     cfg.live_max_bytes = 1;
     let store = spoor_storage::Store::open(cfg).unwrap();
     write(&store, &[SpanSpec::default()]);

@@ -22,6 +22,22 @@ use spoor_proto::model::{
 };
 
 /// A running Spoor process.
+/// The flag of every listener the binary has (each takes an address).
+pub const LISTEN_FLAGS: &[&str] = &[
+    "--otlp-grpc-addr",
+    "--otlp-http-addr",
+    "--zipkin-addr",
+    "--query-http-addr",
+    "--query-grpc-addr",
+    "--admin-addr",
+    "--sampling-http-addr",
+    "--sampling-grpc-addr",
+    "--jaeger-grpc-addr",
+    "--jaeger-thrift-http-addr",
+    "--agent-compact-addr",
+    "--agent-binary-addr",
+];
+
 pub struct Spoor {
     child: Option<Child>,
     data_dir: PathBuf,
@@ -54,20 +70,7 @@ impl Spoor {
     fn launch(&mut self) {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_spoor"));
         cmd.arg("--data-dir").arg(&self.data_dir);
-        for flag in [
-            "--otlp-grpc-addr",
-            "--otlp-http-addr",
-            "--zipkin-addr",
-            "--query-http-addr",
-            "--query-grpc-addr",
-            "--admin-addr",
-            "--sampling-http-addr",
-            "--sampling-grpc-addr",
-            "--jaeger-grpc-addr",
-            "--jaeger-thrift-http-addr",
-            "--agent-compact-addr",
-            "--agent-binary-addr",
-        ] {
+        for flag in LISTEN_FLAGS {
             cmd.arg(flag).arg("127.0.0.1:0");
         }
         cmd.args(&self.extra);
