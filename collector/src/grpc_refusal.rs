@@ -2,9 +2,10 @@
 //! with the codes OTLP asks for and counted, the same for every gRPC service
 //! Spoor serves.
 //!
-//! In: the HTTP/2 responses of a tonic-generated server (OTLP's
-//! `TraceService`, Jaeger's `CollectorService`, `SamplingManager`, or a whole
-//! port's routes such as the query services with health and reflection).
+//! In: the HTTP/2 responses of a tonic server (OTLP's `TraceService`, on
+//! tonic's `Grpc` with a codec that keeps the message bytes; Jaeger's
+//! `CollectorService`, `SamplingManager`, or a whole port's routes such as
+//! the query services with health and reflection).
 //! Out: the same responses, except that a message over the size limit is
 //! `RESOURCE_EXHAUSTED` without `RetryInfo` (tonic says `OUT_OF_RANGE`, which
 //! OTLP clients retry forever) and an undecodable one `INVALID_ARGUMENT`

@@ -7,7 +7,10 @@
 //! Steps, the same for every protocol: decode, drop invalid spans, let the
 //! analytics count the batch (RED metrics and dependency edges, before any
 //! sampling), prepare the storage batch (all CPU work, on the blocking pool so async workers stay
-//! responsive), count, submit to the bounded pipeline. Each receiver's
+//! responsive), count, submit to the bounded pipeline. A batch decoded
+//! from OTLP protobuf comes with its spans' bytes ([`RequestSpans`]); when
+//! neither validation nor sampling changed it, the store takes those bytes
+//! as they are instead of encoding the spans again. Each receiver's
 //! `reply.rs` maps the result to its protocol; the status codes come from
 //! the one table in [`crate::error`].
 
@@ -16,8 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use spoor_proto::model::TracesData;
+use spoor_proto::request_spans::RequestSpans;
 use spoor_proto::validate::{drop_invalid_spans, Rejections};
-use spoor_storage::{prepare_batch, prepare_batch_of, PreparedBatch};
+use spoor_storage::{prepare_batch, prepare_batch_of, prepare_request_batch, PreparedBatch};
 
 use crate::analytics::Analytics;
 use crate::error::IngestError;
@@ -98,13 +102,26 @@ impl Ingest {
     where
         D: FnOnce() -> Result<TracesData, IngestError> + Send + 'static,
     {
+        self.decode_request_and_submit(move || decode().map(|data| (data, None)))
+            .await
+    }
+
+    /// [`Ingest::decode_and_submit`] for a decoder that also finds the
+    /// request's span bytes.
+    pub(crate) async fn decode_request_and_submit<D>(
+        &self,
+        decode: D,
+    ) -> Result<Accepted, IngestError>
+    where
+        D: FnOnce() -> Result<(TracesData, Option<RequestSpans>), IngestError> + Send + 'static,
+    {
         let analytics = self.pipeline.analytics();
         let head = self.pipeline.head_sampler();
         let forward = self.pipeline.forwarder().is_some();
         let turn = self.pipeline.cpu_turn().await?;
         let prepared = tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            decode().map(|data| prepare(data, analytics, head.as_deref(), forward))
+            decode().map(|(data, spans)| prepare(data, spans, analytics, head.as_deref(), forward))
         })
         .await
         .map_err(|join_error| {
@@ -121,7 +138,7 @@ impl Ingest {
         let turn = self.pipeline.cpu_turn().await?;
         let prepared = tokio::task::spawn_blocking(move || {
             let _turn = turn;
-            prepare(data, analytics, head.as_deref(), forward)
+            prepare(data, None, analytics, head.as_deref(), forward)
         })
         .await
         .map_err(|join_error| {
@@ -174,9 +191,11 @@ impl Ingest {
 }
 
 /// The CPU stage: validation, analytics and the storage encoding (none
-/// when the batch is forwarded: the receiving end encodes it).
+/// when the batch is forwarded: the receiving end encodes it). The
+/// request's span bytes are used only for a batch nothing changed.
 fn prepare(
     mut data: TracesData,
+    spans: Option<RequestSpans>,
     analytics: Option<Analytics>,
     head: Option<&HeadSampler>,
     forward: bool,
@@ -188,10 +207,11 @@ fn prepare(
     }
     // Sampling comes after the analytics, which count every span.
     let sampled = head.map_or_else(HeadOutcome::default, |head| head.apply(&mut data));
-    let batch = if forward {
-        Payload::Forward(data)
-    } else {
-        Payload::Store(prepare_batch(data))
+    let unchanged = rejections.rejected == 0 && rejections.changed == 0 && sampled.dropped == 0;
+    let batch = match spans.filter(|_| unchanged) {
+        _ if forward => Payload::Forward(data),
+        Some(spans) => Payload::Store(prepare_request_batch(&data, &spans)),
+        None => Payload::Store(prepare_batch(data)),
     };
     Prepared {
         batch,

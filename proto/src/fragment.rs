@@ -172,27 +172,55 @@ impl FragmentWriter {
     }
 }
 
-/// The spans of one instrumentation scope, as decoded messages (see
-/// [`encode_fragment`]).
+/// A span [`encode_fragment`] can write: a decoded span (encoded in
+/// place) or the bytes of one already encoded (copied as they are).
+pub trait FragmentSpan {
+    /// Length of the encoded span.
+    fn encoded_len(&self) -> usize;
+    /// Appends the encoded span (`encoded_len` bytes).
+    fn write_to(&self, out: &mut BytesMut);
+}
+
+impl FragmentSpan for &Span {
+    fn encoded_len(&self) -> usize {
+        Message::encoded_len(*self)
+    }
+
+    fn write_to(&self, out: &mut BytesMut) {
+        self.encode_raw(out);
+    }
+}
+
+impl FragmentSpan for &Bytes {
+    fn encoded_len(&self) -> usize {
+        self.len()
+    }
+
+    fn write_to(&self, out: &mut BytesMut) {
+        out.put_slice(self);
+    }
+}
+
+/// The spans of one instrumentation scope (see [`encode_fragment`]).
 #[derive(Debug, Clone)]
-pub struct SpanScope<'a> {
+pub struct SpanScope<'a, S> {
     /// The encoded `InstrumentationScope`, if present.
     pub scope: Option<&'a [u8]>,
     /// `ScopeSpans.schema_url`.
     pub schema_url: &'a [u8],
-    /// The spans, encoded straight into the fragment.
-    pub spans: &'a [&'a Span],
+    /// The spans, written straight into the fragment.
+    pub spans: Vec<S>,
 }
 
 /// One `ResourceSpans` of a fragment built by [`encode_fragment`].
 #[derive(Debug, Clone)]
-pub struct ResourceGroup<'a> {
+pub struct ResourceGroup<'a, S> {
     /// The encoded `Resource`, if present.
     pub resource: Option<&'a [u8]>,
     /// `ResourceSpans.schema_url`.
     pub schema_url: &'a [u8],
     /// Its scopes, in order.
-    pub scopes: Vec<SpanScope<'a>>,
+    pub scopes: Vec<SpanScope<'a, S>>,
 }
 
 fn nonempty_len(tag: u32, payload: &[u8]) -> usize {
@@ -204,10 +232,10 @@ fn nonempty_len(tag: u32, payload: &[u8]) -> usize {
 }
 
 /// Encodes `TracesData { resource_spans }` of the groups into one buffer of
-/// exactly its size: every span is encoded once, in place, with no
+/// exactly its size: every span is written once, in place, with no
 /// intermediate copy, and the buffer has no spare capacity (fragments are
 /// held in memory until they are flushed).
-pub fn encode_fragment(groups: &[ResourceGroup<'_>]) -> Bytes {
+pub fn encode_fragment<S: FragmentSpan>(groups: &[ResourceGroup<'_, S>]) -> Bytes {
     // Pass 1: every length, in the order pass 2 writes them.
     let mut span_lens: Vec<usize> = Vec::new();
     let mut scope_lens: Vec<usize> = Vec::new();
@@ -223,7 +251,7 @@ pub fn encode_fragment(groups: &[ResourceGroup<'_>]) -> Bytes {
                 .scope
                 .map_or(0, |s| len_delimited_len(SCOPE_SPANS_SCOPE, s.len()))
                 + nonempty_len(SCOPE_SPANS_SCHEMA_URL, scope.schema_url);
-            for span in scope.spans {
+            for span in &scope.spans {
                 let len = span.encoded_len();
                 span_lens.push(len);
                 inner += len_delimited_len(SCOPE_SPANS_SPANS, len);
@@ -254,11 +282,11 @@ pub fn encode_fragment(groups: &[ResourceGroup<'_>]) -> Bytes {
             if let Some(s) = scope.scope {
                 put_len_delimited(&mut out, SCOPE_SPANS_SCOPE, s);
             }
-            for span in scope.spans {
+            for span in &scope.spans {
                 encode_key(SCOPE_SPANS_SPANS, WireType::LengthDelimited, &mut out);
                 encode_varint(span_lens[span_i] as u64, &mut out);
                 span_i += 1;
-                span.encode_raw(&mut out);
+                span.write_to(&mut out);
             }
             put_nonempty(&mut out, SCOPE_SPANS_SCHEMA_URL, scope.schema_url);
         }
@@ -285,7 +313,7 @@ pub struct SplitGroup {
 }
 
 /// A length-delimited field or the end of the message.
-fn next_field(buf: &mut Bytes) -> Result<Option<(u32, Option<Bytes>)>, FragmentError> {
+pub(crate) fn next_field(buf: &mut Bytes) -> Result<Option<(u32, Option<Bytes>)>, FragmentError> {
     if !buf.has_remaining() {
         return Ok(None);
     }
@@ -399,17 +427,16 @@ mod tests {
             .iter()
             .map(|rs| rs.resource.as_ref().map(Message::encode_to_vec))
             .collect();
-        let span_refs: Vec<Vec<Vec<&Span>>> = data
-            .resource_spans
-            .iter()
-            .map(|rs| {
-                rs.scope_spans
-                    .iter()
-                    .map(|ss| ss.spans.iter().collect())
-                    .collect()
-            })
-            .collect();
-        let groups: Vec<ResourceGroup<'_>> = data
+        let scope_of = |ri: usize, si: usize| {
+            let ss = &data.resource_spans[ri].scope_spans[si];
+            (
+                ss.scope.as_ref().map(|_| resources[ri][si].as_slice()),
+                ss.schema_url.as_bytes(),
+            )
+        };
+        let want = data.encode_to_vec();
+        // Decoded spans, encoded in place.
+        let groups: Vec<ResourceGroup<'_, &Span>> = data
             .resource_spans
             .iter()
             .enumerate()
@@ -420,17 +447,54 @@ mod tests {
                     .scope_spans
                     .iter()
                     .enumerate()
-                    .map(|(si, ss)| SpanScope {
-                        scope: ss.scope.as_ref().map(|_| resources[ri][si].as_slice()),
-                        schema_url: ss.schema_url.as_bytes(),
-                        spans: &span_refs[ri][si],
+                    .map(|(si, ss)| {
+                        let (scope, schema_url) = scope_of(ri, si);
+                        SpanScope {
+                            scope,
+                            schema_url,
+                            spans: ss.spans.iter().collect(),
+                        }
                     })
                     .collect(),
             })
             .collect();
-        let fragment = encode_fragment(&groups);
-        assert_eq!(fragment.as_ref(), data.encode_to_vec().as_slice());
-        assert!(encode_fragment(&[]).is_empty());
+        assert_eq!(encode_fragment(&groups).as_ref(), want.as_slice());
+        // The same spans as bytes already encoded, copied.
+        let encoded: Vec<Vec<Vec<Bytes>>> = data
+            .resource_spans
+            .iter()
+            .map(|rs| {
+                rs.scope_spans
+                    .iter()
+                    .map(|ss| {
+                        ss.spans
+                            .iter()
+                            .map(|s| Bytes::from(s.encode_to_vec()))
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let raw_groups: Vec<ResourceGroup<'_, &Bytes>> = groups
+            .iter()
+            .zip(&encoded)
+            .map(|(g, scopes)| ResourceGroup {
+                resource: g.resource,
+                schema_url: g.schema_url,
+                scopes: g
+                    .scopes
+                    .iter()
+                    .zip(scopes)
+                    .map(|(scope, spans)| SpanScope {
+                        scope: scope.scope,
+                        schema_url: scope.schema_url,
+                        spans: spans.iter().collect(),
+                    })
+                    .collect(),
+            })
+            .collect();
+        assert_eq!(encode_fragment(&raw_groups).as_ref(), want.as_slice());
+        assert!(encode_fragment::<&Span>(&[]).is_empty());
     }
 
     fn sample() -> TracesData {

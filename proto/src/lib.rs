@@ -23,6 +23,7 @@ pub mod jaeger_proto;
 pub mod jaeger_thrift;
 pub mod model;
 pub mod otlp_json;
+pub mod request_spans;
 pub mod span_columns;
 pub mod thrift;
 pub mod validate;

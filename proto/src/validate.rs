@@ -17,6 +17,8 @@ use crate::model;
 pub struct Rejections {
     pub rejected: usize,
     pub first_error: Option<String>,
+    /// Spans kept but changed: an all-zero parent id cleared.
+    pub changed: usize,
 }
 
 /// Removes spans with unusable ids; see the module documentation for the rules.
@@ -26,7 +28,7 @@ pub fn drop_invalid_spans(data: &mut model::TracesData) -> Rejections {
         for (s, scope_spans) in resource_spans.scope_spans.iter_mut().enumerate() {
             let mut index = 0;
             scope_spans.spans.retain_mut(|span| {
-                let problem = check_span(span);
+                let problem = check_span(span, &mut rejections.changed);
                 if let Some(problem) = &problem {
                     rejections.rejected += 1;
                     if rejections.first_error.is_none() {
@@ -44,8 +46,9 @@ pub fn drop_invalid_spans(data: &mut model::TracesData) -> Rejections {
     rejections
 }
 
-/// What is wrong with a span's ids, if anything. Normalises an all-zero parent.
-fn check_span(span: &mut model::Span) -> Option<String> {
+/// What is wrong with a span's ids, if anything. Normalises an all-zero
+/// parent, counting it in `changed`.
+fn check_span(span: &mut model::Span, changed: &mut usize) -> Option<String> {
     if let Some(problem) = check_id("trace_id", &span.trace_id, 16) {
         return Some(problem);
     }
@@ -54,7 +57,10 @@ fn check_span(span: &mut model::Span) -> Option<String> {
     }
     match span.parent_span_id.len() {
         0 => {}
-        8 if is_all_zero(&span.parent_span_id) => span.parent_span_id = bytes::Bytes::new(),
+        8 if is_all_zero(&span.parent_span_id) => {
+            span.parent_span_id = bytes::Bytes::new();
+            *changed += 1;
+        }
         8 => {}
         n => return Some(format!("parent_span_id has {n} bytes, expected 0 or 8")),
     }
@@ -169,8 +175,12 @@ mod tests {
 
     #[test]
     fn all_zero_parent_becomes_a_root() {
-        let mut data = batch(vec![vec![vec![span(&[1; 16], &[2; 8], &[0; 8])]]]);
-        assert_eq!(drop_invalid_spans(&mut data).rejected, 0);
+        let mut data = batch(vec![vec![vec![
+            span(&[1; 16], &[2; 8], &[0; 8]),
+            span(&[1; 16], &[3; 8], &[2; 8]),
+        ]]]);
+        let rejections = drop_invalid_spans(&mut data);
+        assert_eq!((rejections.rejected, rejections.changed), (0, 1));
         assert!(data.resource_spans[0].scope_spans[0].spans[0]
             .parent_span_id
             .is_empty());

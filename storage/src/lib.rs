@@ -67,7 +67,9 @@ pub use config::StorageConfig;
 pub use decider::{Decision, DecisionPolicy, TraceDecider};
 pub use error::StorageError;
 pub use matcher::span_matches;
-pub use prepare::{prepare_batch, prepare_batch_of, PreparedBatch, PreparedTrace};
+pub use prepare::{
+    prepare_batch, prepare_batch_of, prepare_request_batch, PreparedBatch, PreparedTrace,
+};
 pub use query::{Operation, TraceQuery};
 pub use rocks::{Store, StoreStats};
 pub use search::{FoundTrace, SearchCursor};

@@ -2,19 +2,24 @@
 //! write-ahead log and the in-memory trace buffer. Runs on the receiver's
 //! thread, so the single writer thread only does I/O.
 //!
-//! In: a canonical [`TracesData`] batch. Out: a [`PreparedBatch`]: for each
-//! trace in it, the encoded fragment (a `TracesData` holding just that
-//! trace's spans), span summaries, tag tokens; plus the distinct
-//! (service, operation, kind) triples for the catalogue.
+//! In: a canonical [`TracesData`] batch, and, when the batch is exactly what
+//! an encoded request decoded to, that request's span bytes
+//! ([`RequestSpans`]). Out: a [`PreparedBatch`]: for each trace in it, the
+//! encoded fragment (a `TracesData` holding just that trace's spans), span
+//! summaries, tag tokens; plus the distinct (service, operation, kind)
+//! triples for the catalogue. A fragment's spans are the request's own
+//! bytes when there are any (copied, not encoded again), else encoded from
+//! the decoded spans.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
-use spoor_proto::fragment::{encode_fragment, ResourceGroup, SpanScope};
+use spoor_proto::fragment::{encode_fragment, FragmentSpan, ResourceGroup, SpanScope};
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::{Span, StatusCode, TracesData};
+use spoor_proto::model::{StatusCode, TracesData};
+use spoor_proto::request_spans::RequestSpans;
 
 use crate::matcher;
 use crate::summary::SpanSummary;
@@ -55,9 +60,13 @@ impl PreparedBatch {
     }
 }
 
-/// Per-trace accumulation: (resource index, scope index, spans).
-struct TraceBuilder<'a> {
-    groups: Vec<(usize, usize, Vec<&'a Span>)>,
+/// Consecutive spans of one trace in one scope: (resource index, scope
+/// index, indexes of the spans in the scope).
+type SpanRun = (usize, usize, Vec<usize>);
+
+/// Per-trace accumulation.
+struct TraceBuilder {
+    groups: Vec<SpanRun>,
     spans: Vec<SpanSummary>,
     tokens: Vec<u64>,
 }
@@ -71,12 +80,24 @@ struct GroupBytes {
 
 /// Groups a batch by trace and encodes each trace's fragment.
 pub fn prepare_batch(data: TracesData) -> PreparedBatch {
-    prepare_batch_of(&data)
+    prepare(&data, None)
 }
 
 /// [`prepare_batch`] of a batch the caller keeps (a retried write).
 pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
-    let mut builders: HashMap<TraceId, TraceBuilder<'_>> = HashMap::new();
+    prepare(data, None)
+}
+
+/// [`prepare_batch`] of a batch decoded from a request whose span bytes
+/// are `spans`: the fragments take those bytes as they are. The caller
+/// vouches that no span was changed after decoding; a batch with spans
+/// removed or added (its shape differs from `spans`) is encoded instead.
+pub fn prepare_request_batch(data: &TracesData, spans: &RequestSpans) -> PreparedBatch {
+    prepare(data, Some(spans).filter(|s| s.shape_matches(data)))
+}
+
+fn prepare(data: &TracesData, encoded: Option<&RequestSpans>) -> PreparedBatch {
+    let mut builders: HashMap<TraceId, TraceBuilder> = HashMap::new();
     let mut order: Vec<TraceId> = Vec::new();
     let mut groups: Vec<GroupBytes> = Vec::with_capacity(data.resource_spans.len());
     let mut catalog: Vec<(String, String, i32)> = Vec::new();
@@ -110,7 +131,7 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
             group
                 .scopes
                 .push(ss.scope.as_ref().map(Message::encode_to_vec));
-            for span in &ss.spans {
+            for (i, span) in ss.spans.iter().enumerate() {
                 span_count += 1;
                 let trace_id = span.trace_id();
                 let b = builders.entry(trace_id).or_insert_with(|| {
@@ -122,8 +143,8 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
                     }
                 });
                 match b.groups.last_mut() {
-                    Some((r, s, spans)) if *r == ri && *s == si => spans.push(span),
-                    _ => b.groups.push((ri, si, vec![span])),
+                    Some((r, s, spans)) if *r == ri && *s == si => spans.push(i),
+                    _ => b.groups.push((ri, si, vec![i])),
                 }
                 let kind = span.kind;
                 b.spans.push(SpanSummary {
@@ -150,7 +171,14 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
         let mut b = builders
             .remove(&trace_id)
             .expect("builder for every ordered trace");
-        let fragment = trace_fragment(data, &groups, &b.groups);
+        let fragment = match encoded {
+            Some(encoded) => trace_fragment(data, &groups, &b.groups, |ri, si, i| {
+                &encoded.scope(ri, si).expect("the shape was checked")[i]
+            }),
+            None => trace_fragment(data, &groups, &b.groups, |ri, si, i| {
+                &data.resource_spans[ri].scope_spans[si].spans[i]
+            }),
+        };
         encoded_len += fragment.len();
         let mut seen_groups: Vec<(usize, usize)> = Vec::new();
         for (ri, si, _) in &b.groups {
@@ -184,31 +212,34 @@ fn shared<'a>(names: &mut HashMap<&'a str, Arc<str>>, name: &'a str) -> Arc<str>
 
 /// Encodes `TracesData { resource_spans }` for one trace's span groups:
 /// resources and scopes encoded once per batch are reused, and each span is
-/// encoded once, straight into the fragment.
-fn trace_fragment<'a>(
+/// written once, straight into the fragment; `span_at` gives the span at
+/// (resource, scope, index), decoded or as it arrived.
+fn trace_fragment<'a, S: FragmentSpan>(
     data: &'a TracesData,
     groups: &'a [GroupBytes],
-    spans: &'a [(usize, usize, Vec<&'a Span>)],
+    spans: &[SpanRun],
+    span_at: impl Fn(usize, usize, usize) -> S,
 ) -> Bytes {
-    let mut out: Vec<ResourceGroup<'a>> = Vec::new();
+    let mut out: Vec<ResourceGroup<'a, S>> = Vec::new();
     let mut last_resource = None;
-    for (ri, si, group_spans) in spans {
-        let rs = &data.resource_spans[*ri];
+    for (ri, si, indexes) in spans {
+        let (ri, si) = (*ri, *si);
+        let rs = &data.resource_spans[ri];
         let scope = SpanScope {
-            scope: groups[*ri].scopes[*si].as_deref(),
-            schema_url: rs.scope_spans[*si].schema_url.as_bytes(),
-            spans: group_spans,
+            scope: groups[ri].scopes[si].as_deref(),
+            schema_url: rs.scope_spans[si].schema_url.as_bytes(),
+            spans: indexes.iter().map(|i| span_at(ri, si, *i)).collect(),
         };
         // All consecutive span groups of the same resource go into one ResourceSpans.
         match out.last_mut() {
-            Some(last) if last_resource == Some(*ri) => last.scopes.push(scope),
+            Some(last) if last_resource == Some(ri) => last.scopes.push(scope),
             _ => out.push(ResourceGroup {
-                resource: groups[*ri].resource.as_deref(),
+                resource: groups[ri].resource.as_deref(),
                 schema_url: rs.schema_url.as_bytes(),
                 scopes: vec![scope],
             }),
         }
-        last_resource = Some(*ri);
+        last_resource = Some(ri);
     }
     encode_fragment(&out)
 }
@@ -312,5 +343,75 @@ mod tests {
         let mut want = data.resource_spans[0].clone();
         want.scope_spans[0].spans = vec![span(2, 2, "y")];
         assert_eq!(t2.resource_spans, vec![want]);
+    }
+
+    #[test]
+    fn a_request_batch_keeps_the_span_bytes_that_arrived() {
+        let data = batch();
+        // The same request with an unknown field (99, varint 1) at the end
+        // of every span: kept in the fragment, as it arrived.
+        let mut body = Vec::new();
+        let mut want_spans = Vec::new();
+        for rs in &data.resource_spans {
+            let mut rs_body = Vec::new();
+            if let Some(r) = &rs.resource {
+                prost::encoding::message::encode(1, r, &mut rs_body);
+            }
+            for ss in &rs.scope_spans {
+                let mut ss_body = Vec::new();
+                if let Some(scope) = &ss.scope {
+                    prost::encoding::message::encode(1, scope, &mut ss_body);
+                }
+                for span in &ss.spans {
+                    let mut span_bytes = span.encode_to_vec();
+                    span_bytes.extend_from_slice(&[0x98, 0x06, 1]);
+                    prost::encoding::bytes::encode(2, &span_bytes, &mut ss_body);
+                    want_spans.push(span_bytes);
+                }
+                prost::encoding::string::encode(3, &ss.schema_url, &mut ss_body);
+                prost::encoding::bytes::encode(2, &ss_body, &mut rs_body);
+            }
+            prost::encoding::string::encode(3, &rs.schema_url, &mut rs_body);
+            prost::encoding::bytes::encode(1, &rs_body, &mut body);
+        }
+        let body = Bytes::from(body);
+        let decoded = TracesData::decode(body.clone()).unwrap();
+        assert_eq!(decoded, data, "the extra field is unknown to the model");
+        let spans = RequestSpans::find(&body).unwrap();
+        let raw = prepare_request_batch(&decoded, &spans);
+        let plain = prepare_batch_of(&decoded);
+        assert_eq!(raw.traces.len(), plain.traces.len());
+        for (r, p) in raw.traces.iter().zip(&plain.traces) {
+            assert_eq!(r.trace_id, p.trace_id);
+            assert_eq!(r.spans.len(), p.spans.len());
+            assert_eq!(r.tokens, p.tokens);
+            // Equal as messages, and the raw one holds the bytes as they came.
+            assert_eq!(
+                TracesData::decode(r.fragment.clone()).unwrap(),
+                TracesData::decode(p.fragment.clone()).unwrap()
+            );
+            assert_eq!(r.fragment.len(), p.fragment.len() + 3 * r.spans.len());
+        }
+        assert_eq!(raw.span_count(), 4);
+        let first = &raw.traces[0].fragment;
+        assert!(first
+            .windows(want_spans[0].len())
+            .any(|w| w == want_spans[0].as_slice()));
+    }
+
+    #[test]
+    fn a_request_batch_with_spans_removed_is_encoded_from_the_decoded_spans() {
+        let data = batch();
+        let body = Bytes::from(data.encode_to_vec());
+        let spans = RequestSpans::find(&body).unwrap();
+        let mut fewer = data.clone();
+        fewer.resource_spans[0].scope_spans[0].spans.remove(0);
+        let prepared = prepare_request_batch(&fewer, &spans);
+        let plain = prepare_batch_of(&fewer);
+        let fragments = |b: &PreparedBatch| -> Vec<Bytes> {
+            b.traces.iter().map(|t| t.fragment.clone()).collect()
+        };
+        assert_eq!(fragments(&prepared), fragments(&plain));
+        assert_eq!(prepared.span_count(), 3);
     }
 }

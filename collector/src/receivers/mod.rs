@@ -23,3 +23,27 @@ pub mod jaeger_thrift_http;
 pub mod otlp_grpc;
 pub mod otlp_http;
 pub mod zipkin_http;
+
+use bytes::Bytes;
+use prost::Message;
+use spoor_proto::model::TracesData;
+use spoor_proto::otlp::ExportTraceServiceRequest;
+use spoor_proto::request_spans::RequestSpans;
+
+use crate::error::IngestError;
+
+/// Decodes an OTLP protobuf `ExportTraceServiceRequest` (gRPC and HTTP)
+/// and finds its spans' bytes, which the store keeps as they are when
+/// nothing in the batch is changed (`crate::ingest`).
+pub(crate) fn decode_otlp_protobuf(
+    body: Bytes,
+) -> Result<(TracesData, Option<RequestSpans>), IngestError> {
+    let request = ExportTraceServiceRequest::decode(body.clone()).map_err(|error| {
+        IngestError::Malformed(format!("invalid OTLP protobuf request: {error}"))
+    })?;
+    let spans = RequestSpans::find(&body).ok();
+    let data = TracesData {
+        resource_spans: request.resource_spans,
+    };
+    Ok((data, spans))
+}

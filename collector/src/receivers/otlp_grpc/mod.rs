@@ -1,15 +1,15 @@
 //! OTLP/gRPC receiver: `opentelemetry.proto.collector.trace.v1.TraceService/Export`.
 //!
-//! In: `ExportTraceServiceRequest` messages (gzip accepted), decoded by tonic
-//! straight into the canonical model, at most `otlp_grpc.max_message_bytes`
-//! each. Out: spans into the pipeline; `ExportTraceServiceResponse` (partial
-//! success when spans were rejected) or a status from the one error table,
-//! with `RetryInfo` when the client should back off (see `reply`).
+//! In: `ExportTraceServiceRequest` messages (gzip accepted), at most
+//! `otlp_grpc.max_message_bytes` each, as bytes (see `server`), decoded
+//! on the CPU stage straight into the canonical model. Out: spans into the
+//! pipeline, with their bytes as they arrived; `ExportTraceServiceResponse`
+//! (partial success when spans were rejected) or a status from the one
+//! error table, with `RetryInfo` when the client should back off (see
+//! `reply`).
 
-use spoor_proto::model::TracesData;
-use spoor_proto::otlp::trace_service_server::{TraceService, TraceServiceServer};
-use spoor_proto::otlp::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use tonic::codec::CompressionEncoding;
+use bytes::Bytes;
+use spoor_proto::otlp::ExportTraceServiceResponse;
 
 use crate::config::CollectorConfig;
 use crate::grpc_refusal::RefusalCounting;
@@ -19,24 +19,28 @@ use crate::pipeline::Pipeline;
 use crate::receiver::Receiver;
 
 mod reply;
+mod server;
 #[cfg(test)]
 mod tests;
 
-/// The tonic `TraceService` implementation.
+pub use server::TraceServer;
+
+/// Answers `Export` calls.
 pub struct OtlpGrpcReceiver {
     ingest: Ingest,
 }
 
-#[tonic::async_trait]
-impl TraceService for OtlpGrpcReceiver {
+impl OtlpGrpcReceiver {
+    /// One export: `body` is the encoded `ExportTraceServiceRequest`.
     async fn export(
         &self,
-        request: tonic::Request<ExportTraceServiceRequest>,
+        body: Bytes,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        let data = TracesData {
-            resource_spans: request.into_inner().resource_spans,
-        };
-        let result = self.ingest.observe(self.ingest.submit_decoded(data)).await;
+        let decode = move || super::decode_otlp_protobuf(body);
+        let result = self
+            .ingest
+            .observe(self.ingest.decode_request_and_submit(decode))
+            .await;
         reply::respond(result, self.ingest.retry_after())
     }
 }
@@ -44,14 +48,14 @@ impl TraceService for OtlpGrpcReceiver {
 /// The OTLP trace service, ready for `tonic::transport::Server::add_service`;
 /// serve it on port 4317.
 ///
-/// It wraps tonic's generated server so that requests tonic refuses before
+/// It wraps the trace server so that requests tonic refuses before
 /// the receiver runs get the codes OTLP asks for, and are counted
 /// (`crate::grpc_refusal`): a message over the size limit is
 /// `RESOURCE_EXHAUSTED` without `RetryInfo` (tonic's `OUT_OF_RANGE` would be
 /// retried forever by OTLP clients), an undecodable one `INVALID_ARGUMENT`
 /// (tonic: `INTERNAL`). While the store has no room, a request is refused
 /// before its message is decoded (`crate::grpc_room`).
-pub type OtlpGrpcService = RefusalCounting<RoomCheck<TraceServiceServer<OtlpGrpcReceiver>>>;
+pub type OtlpGrpcService = RefusalCounting<RoomCheck<TraceServer>>;
 
 /// Builds the OTLP/gRPC service: gzip accepted (and used for answers when
 /// the client accepts it), message size capped by the config.
@@ -59,10 +63,7 @@ pub fn otlp_grpc_service(pipeline: Pipeline, config: &CollectorConfig) -> OtlpGr
     let receiver = OtlpGrpcReceiver {
         ingest: Ingest::new(pipeline.clone(), Receiver::OtlpGrpc, config.retry_after()),
     };
-    let inner = TraceServiceServer::new(receiver)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(config.otlp_grpc.max_message_bytes);
+    let inner = TraceServer::new(receiver, config.otlp_grpc.max_message_bytes);
     let inner = RoomCheck::new(inner, pipeline, Receiver::OtlpGrpc, config.retry_after());
     RefusalCounting::new(inner, Receiver::OtlpGrpc)
 }

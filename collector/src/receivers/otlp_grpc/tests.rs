@@ -13,6 +13,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Server};
 use tonic_types::StatusExt;
 
+use prost::Message;
+use spoor_proto::ids::TraceId;
+use spoor_proto::model::TracesData;
+use spoor_proto::otlp::ExportTraceServiceRequest;
+use tonic::codec::CompressionEncoding;
+
 use super::*;
 use crate::metrics::{outcome, reason};
 use crate::testing::{
@@ -132,6 +138,94 @@ fn invalid_id_lengths_give_partial_success_and_keep_the_rest() {
     });
     assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::PARTIAL), 1);
     assert_eq!(counters.rejected(Receiver::OtlpGrpc, reason::INVALID), 2);
+}
+
+/// An export request as bytes: `ExportTraceServiceRequest.resource_spans`
+/// (field 1) holding already encoded `ResourceSpans`.
+#[derive(Clone, PartialEq, prost::Message)]
+struct EncodedExportRequest {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    resource_spans: Vec<Vec<u8>>,
+}
+
+/// `ResourceSpans` bytes: `data`'s first resource with one scope of
+/// `spans`, each given as its encoded bytes.
+fn encoded_resource(data: &TracesData, spans: &[Vec<u8>]) -> Vec<u8> {
+    let rs = &data.resource_spans[0];
+    let mut scope = Vec::new();
+    for span in spans {
+        prost::encoding::bytes::encode(2, span, &mut scope);
+    }
+    let mut out = Vec::new();
+    prost::encoding::message::encode(1, rs.resource.as_ref().unwrap(), &mut out);
+    prost::encoding::bytes::encode(2, &scope, &mut out);
+    out
+}
+
+#[test]
+fn spans_are_stored_as_they_arrived_unknown_fields_and_all() {
+    run_counted(Receiver::OtlpGrpc, || async {
+        let (store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let channel = serve_channel(pipeline, &CollectorConfig::default()).await;
+        let data = traces("checkout", vec![span(35, 1, "a"), span(35, 2, "b")]);
+        let spans = &data.resource_spans[0].scope_spans[0].spans;
+        // Each span with a field this model does not know (99, varint 1),
+        // and the second with its name twice (the last one counts).
+        let mut first = spans[0].encode_to_vec();
+        first.extend_from_slice(&[0x98, 0x06, 1]);
+        let mut second = spans[1].encode_to_vec();
+        prost::encoding::string::encode(5, &"renamed".to_string(), &mut second);
+        second.extend_from_slice(&[0x98, 0x06, 1]);
+        let request = EncodedExportRequest {
+            resource_spans: vec![encoded_resource(&data, &[first, second])],
+        };
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(server::EXPORT_PATH);
+        let codec =
+            tonic_prost::ProstCodec::<EncodedExportRequest, ExportTraceServiceResponse>::default();
+        grpc.unary(tonic::Request::new(request), path, codec)
+            .await
+            .expect("the export is accepted");
+        store.store.flush(true).unwrap();
+        let stored = store.store.get_trace(TraceId(35)).unwrap().unwrap();
+        let mut names: Vec<String> = stored
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.name.clone())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "renamed"]);
+        assert_eq!(stored.resource_spans[0].service_name(), "checkout");
+    });
+}
+
+#[test]
+fn an_all_zero_parent_is_stored_as_a_root() {
+    run_counted(Receiver::OtlpGrpc, || async {
+        let (store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let mut client = serve(pipeline, &CollectorConfig::default()).await;
+        let mut child = span(36, 2, "child");
+        child.parent_span_id = vec![0u8; 8].into();
+        let data = traces("checkout", vec![span(36, 1, "root"), child]);
+        client
+            .export(ExportTraceServiceRequest {
+                resource_spans: data.resource_spans,
+            })
+            .await
+            .unwrap();
+        let stored = store.store.get_trace(TraceId(36)).unwrap().unwrap();
+        let parents: Vec<usize> = stored
+            .resource_spans
+            .iter()
+            .flat_map(|rs| &rs.scope_spans)
+            .flat_map(|ss| &ss.spans)
+            .map(|s| s.parent_span_id.len())
+            .collect();
+        assert_eq!(parents, [0, 0]);
+    });
 }
 
 #[test]

@@ -14,10 +14,10 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
+use bytes::Bytes;
 use http::HeaderMap;
-use prost::Message;
 use spoor_proto::model::TracesData;
-use spoor_proto::otlp::ExportTraceServiceRequest;
+use spoor_proto::request_spans::RequestSpans;
 
 use crate::body::{self, ContentEncoding};
 use crate::config::CollectorConfig;
@@ -58,18 +58,15 @@ impl Encoding {
         }
     }
 
-    fn decode(self, body: &[u8]) -> Result<TracesData, IngestError> {
+    /// The batch, and for protobuf the spans' bytes as they arrived.
+    fn decode(self, body: Bytes) -> Result<(TracesData, Option<RequestSpans>), IngestError> {
         match self {
-            Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
-                .map(|request| TracesData {
-                    resource_spans: request.resource_spans,
-                })
+            Encoding::Protobuf => super::decode_otlp_protobuf(body),
+            Encoding::Json => spoor_proto::otlp_json::decode_traces(&body)
+                .map(|data| (data, None))
                 .map_err(|error| {
-                    IngestError::Malformed(format!("invalid OTLP protobuf request: {error}"))
+                    IngestError::Malformed(format!("invalid OTLP JSON request: {error}"))
                 }),
-            Encoding::Json => spoor_proto::otlp_json::decode_traces(body).map_err(|error| {
-                IngestError::Malformed(format!("invalid OTLP JSON request: {error}"))
-            }),
         }
     }
 }
@@ -124,9 +121,9 @@ async fn receive(
     let raw = body::read_limited(body, headers, limit).await?;
     state
         .ingest
-        .decode_and_submit(move || {
+        .decode_request_and_submit(move || {
             let plain = body::decompress(compression, raw, limit)?;
-            encoding.decode(&plain)
+            encoding.decode(plain)
         })
         .await
 }
