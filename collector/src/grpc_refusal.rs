@@ -59,7 +59,7 @@ impl RefusalCounter for ByService {
     }
 }
 
-/// A tonic-generated gRPC server (or a port's routes) wrapped so that the
+/// A tonic gRPC server (or a port's routes) wrapped so that the
 /// requests tonic refuses get OTLP's codes and are counted by `C`; serve it
 /// like the server it wraps.
 #[derive(Clone)]

@@ -1,7 +1,7 @@
 //! gRPC ingest requests refused before their message is decoded while the
 //! store has no room.
 //!
-//! In: the HTTP/2 requests of a receiver's tonic-generated server (OTLP's
+//! In: the HTTP/2 requests of a receiver's tonic server (OTLP's
 //! `TraceService`, Jaeger's `CollectorService`). Out: the request,
 //! untouched, to the server once the store has room; while the store's
 //! buffer is over its hard bound, the request waits (its message not yet
@@ -11,8 +11,8 @@
 //! (`RESOURCE_EXHAUSTED` with `RetryInfo`), counted as an `overloaded`
 //! request.
 //!
-//! tonic decodes a message before the service's code runs, so without this
-//! every refused request had been decoded first: under a load the flusher
+//! tonic reads (and for Jaeger decodes) a message before the service's
+//! code runs, so without this every refused request had been read first: under a load the flusher
 //! cannot keep up with, a third of the requests are refused and retried,
 //! and decoding them took CPU time from the flusher.
 

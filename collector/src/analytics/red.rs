@@ -209,6 +209,25 @@ pub(crate) struct Series {
     pending_edges: FastMap<(u32, u64), EdgeStats>,
 }
 
+/// Counts `spans` (duration in µs, error) in `series` and in its pending
+/// bucket starting at `bucket_ms`.
+fn record_spans(
+    series: &mut SpanSeries,
+    pending_series: &mut FastMap<(u32, u64), SeriesStats>,
+    bounds_ms: &[f64],
+    bucket_ms: u64,
+    spans: &[(u64, bool)],
+) {
+    series.calls += spans.len() as u64;
+    let pending = pending_series
+        .entry((series.stored, bucket_ms))
+        .or_default();
+    for (us, error) in spans {
+        series.duration_ms.record(bounds_ms, *us as f64 / 1000.0);
+        pending.record(*us, *error);
+    }
+}
+
 impl Series {
     pub(crate) fn new(bounds_ms: Vec<f64>, dimensions: &[String], max_series: usize) -> Series {
         Series {
@@ -239,6 +258,17 @@ impl Series {
         bucket_ms: u64,
         spans: &[(u64, bool)],
     ) -> bool {
+        // A known series (nearly every call): one lookup.
+        if let Some(series) = self.spans.get_mut(&labels) {
+            record_spans(
+                series,
+                &mut self.pending_series,
+                &self.bounds_ms,
+                bucket_ms,
+                spans,
+            );
+            return labels.overflow;
+        }
         let mut labels = labels;
         let no_dimensions: Vec<Option<Cow<'_, str>>>;
         if !self.spans.contains_key(&labels)
@@ -273,18 +303,14 @@ impl Series {
             };
             self.spans.insert(key, series);
         }
-        let bounds = &self.bounds_ms;
-        let Some(series) = self.spans.get_mut(&labels) else {
-            return labels.overflow;
-        };
-        series.calls += spans.len() as u64;
-        let pending = self
-            .pending_series
-            .entry((series.stored, bucket_ms))
-            .or_default();
-        for (us, error) in spans {
-            series.duration_ms.record(bounds, *us as f64 / 1000.0);
-            pending.record(*us, *error);
+        if let Some(series) = self.spans.get_mut(&labels) {
+            record_spans(
+                series,
+                &mut self.pending_series,
+                &self.bounds_ms,
+                bucket_ms,
+                spans,
+            );
         }
         labels.overflow
     }

@@ -108,6 +108,26 @@ fn empty_export_succeeds() {
 }
 
 #[test]
+fn another_method_of_the_trace_service_is_unimplemented() {
+    run_counted(Receiver::OtlpGrpc, || async {
+        let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
+        let channel = serve_channel(pipeline, &CollectorConfig::default()).await;
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static(
+            "/opentelemetry.proto.collector.trace.v1.TraceService/Import",
+        );
+        let codec = tonic_prost::ProstCodec::<
+            ExportTraceServiceRequest,
+            ExportTraceServiceResponse,
+        >::default();
+        let request = tonic::Request::new(request(37, 1));
+        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
+    });
+}
+
+#[test]
 fn invalid_id_lengths_give_partial_success_and_keep_the_rest() {
     let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
         let (store, pipeline) = pipeline_with(&CollectorConfig::default());
