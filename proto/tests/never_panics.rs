@@ -3,10 +3,13 @@
 //! in CI; the cargo-fuzz targets in `fuzz/` run the same decoders longer.
 //!
 //! In: random byte strings and single-byte mutations of valid payloads of
-//! each format. Out: nothing but the absence of panics.
+//! each format. Out: nothing but the absence of panics, and, for OTLP
+//! protobuf, that the spans' bytes the store keeps agree with what prost
+//! decoded.
 
 use proptest::prelude::*;
 use prost::Message;
+use spoor_proto::request_spans::RequestSpans;
 use spoor_proto::thrift::Protocol;
 use spoor_proto::{jaeger_proto, jaeger_thrift, model, otlp_json, zipkin_v1, zipkin_v2};
 
@@ -22,7 +25,28 @@ fn decode_everything(bytes: &[u8]) {
     let _ = zipkin_v2::decode_json(bytes, true);
     let _ = zipkin_v2::decode_proto(bytes);
     let _ = otlp_json::decode_traces(bytes);
-    let _ = model::TracesData::decode(bytes);
+    otlp_spans_agree(bytes);
+}
+
+/// The OTLP protobuf path: when prost decodes a body and `RequestSpans`
+/// finds its spans too, they agree: the same resources, scopes and span
+/// counts, and each span's bytes decode to the span prost decoded.
+fn otlp_spans_agree(bytes: &[u8]) {
+    let body = bytes::Bytes::copy_from_slice(bytes);
+    let found = RequestSpans::find(&body);
+    let (Ok(data), Ok(found)) = (model::TracesData::decode(body.clone()), found) else {
+        return;
+    };
+    assert!(found.shape_matches(&data), "shapes differ");
+    for (r, rs) in data.resource_spans.iter().enumerate() {
+        for (s, ss) in rs.scope_spans.iter().enumerate() {
+            let spans = found.scope(r, s).expect("a scope for every decoded one");
+            for (raw, span) in spans.iter().zip(&ss.spans) {
+                let again = model::Span::decode(raw.clone()).expect("the span's bytes decode");
+                assert_eq!(&again, span);
+            }
+        }
+    }
 }
 
 /// Valid payloads of each format, to mutate.
@@ -65,6 +89,18 @@ proptest! {
         let end = cut.index(bytes.len() + 1);
         decode_everything(&bytes[..end]);
     }
+}
+
+#[test]
+fn the_otlp_seed_is_found_span_by_span() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/otlp.pb");
+    let seed = std::fs::read(path).expect("the OTLP seed");
+    let body = bytes::Bytes::from(seed);
+    let data = model::TracesData::decode(body.clone()).expect("the seed decodes");
+    assert!(data.span_count() > 0);
+    let found = RequestSpans::find(&body).expect("its spans are found");
+    assert!(found.shape_matches(&data));
+    otlp_spans_agree(&body);
 }
 
 /// Writes one Zipkin v1 Thrift span (zipkinCore.thrift field ids): a
