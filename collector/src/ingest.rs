@@ -207,8 +207,10 @@ fn prepare(
     }
     // Sampling comes after the analytics, which count every span.
     let sampled = head.map_or_else(HeadOutcome::default, |head| head.apply(&mut data));
-    let unchanged = rejections.rejected == 0 && rejections.changed == 0 && sampled.dropped == 0;
-    let batch = match spans.filter(|_| unchanged) {
+    // A span removed by validation or sampling is noticed by the store
+    // (the batch no longer has the request's shape); a span changed in
+    // place is not, so the bytes are dropped here.
+    let batch = match spans.filter(|_| rejections.changed == 0) {
         _ if forward => Payload::Forward(data),
         Some(spans) => Payload::Store(prepare_request_batch(&data, &spans)),
         None => Payload::Store(prepare_batch(data)),

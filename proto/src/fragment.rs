@@ -402,6 +402,7 @@ mod tests {
     use crate::model::{
         string_kv, InstrumentationScope, Resource, ResourceSpans, ScopeSpans, Span, TracesData,
     };
+    use crate::request_spans::RequestSpans;
     use prost::Message;
 
     #[test]
@@ -427,13 +428,6 @@ mod tests {
             .iter()
             .map(|rs| rs.resource.as_ref().map(Message::encode_to_vec))
             .collect();
-        let scope_of = |ri: usize, si: usize| {
-            let ss = &data.resource_spans[ri].scope_spans[si];
-            (
-                ss.scope.as_ref().map(|_| resources[ri][si].as_slice()),
-                ss.schema_url.as_bytes(),
-            )
-        };
         let want = data.encode_to_vec();
         // Decoded spans, encoded in place.
         let groups: Vec<ResourceGroup<'_, &Span>> = data
@@ -447,48 +441,31 @@ mod tests {
                     .scope_spans
                     .iter()
                     .enumerate()
-                    .map(|(si, ss)| {
-                        let (scope, schema_url) = scope_of(ri, si);
-                        SpanScope {
-                            scope,
-                            schema_url,
-                            spans: ss.spans.iter().collect(),
-                        }
+                    .map(|(si, ss)| SpanScope {
+                        scope: ss.scope.as_ref().map(|_| resources[ri][si].as_slice()),
+                        schema_url: ss.schema_url.as_bytes(),
+                        spans: ss.spans.iter().collect(),
                     })
                     .collect(),
             })
             .collect();
         assert_eq!(encode_fragment(&groups).as_ref(), want.as_slice());
-        // The same spans as bytes already encoded, copied.
-        let encoded: Vec<Vec<Vec<Bytes>>> = data
-            .resource_spans
-            .iter()
-            .map(|rs| {
-                rs.scope_spans
-                    .iter()
-                    .map(|ss| {
-                        ss.spans
-                            .iter()
-                            .map(|s| Bytes::from(s.encode_to_vec()))
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect();
+        // The same spans as the bytes prost wrote, copied.
+        let found = RequestSpans::find(&Bytes::from(want.clone())).unwrap();
         let raw_groups: Vec<ResourceGroup<'_, &Bytes>> = groups
             .iter()
-            .zip(&encoded)
-            .map(|(g, scopes)| ResourceGroup {
+            .enumerate()
+            .map(|(ri, g)| ResourceGroup {
                 resource: g.resource,
                 schema_url: g.schema_url,
                 scopes: g
                     .scopes
                     .iter()
-                    .zip(scopes)
-                    .map(|(scope, spans)| SpanScope {
+                    .enumerate()
+                    .map(|(si, scope)| SpanScope {
                         scope: scope.scope,
                         schema_url: scope.schema_url,
-                        spans: spans.iter().collect(),
+                        spans: found.scope(ri, si).unwrap().iter().collect(),
                     })
                     .collect(),
             })

@@ -65,7 +65,8 @@ impl RequestSpans {
 
     /// Whether `data` has exactly as many resources, scopes and spans in
     /// each scope as were found: a check that `data` is what the body
-    /// decoded to, with nothing removed.
+    /// decoded to, with nothing removed. Any removal shows: the spans in
+    /// all scopes could only add up to the same total if none was removed.
     pub fn shape_matches(&self, data: &TracesData) -> bool {
         self.resources.len() == data.resource_spans.len()
             && self

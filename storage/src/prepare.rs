@@ -90,8 +90,9 @@ pub fn prepare_batch_of(data: &TracesData) -> PreparedBatch {
 
 /// [`prepare_batch`] of a batch decoded from a request whose span bytes
 /// are `spans`: the fragments take those bytes as they are. The caller
-/// vouches that no span was changed after decoding; a batch with spans
-/// removed or added (its shape differs from `spans`) is encoded instead.
+/// vouches that no span was changed in place after decoding; a batch with
+/// any span removed (its shape then differs from `spans`) is encoded from
+/// its decoded spans instead.
 pub fn prepare_request_batch(data: &TracesData, spans: &RequestSpans) -> PreparedBatch {
     prepare(data, Some(spans).filter(|s| s.shape_matches(data)))
 }

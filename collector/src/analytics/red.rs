@@ -209,25 +209,6 @@ pub(crate) struct Series {
     pending_edges: FastMap<(u32, u64), EdgeStats>,
 }
 
-/// Counts `spans` (duration in µs, error) in `series` and in its pending
-/// bucket starting at `bucket_ms`.
-fn record_spans(
-    series: &mut SpanSeries,
-    pending_series: &mut FastMap<(u32, u64), SeriesStats>,
-    bounds_ms: &[f64],
-    bucket_ms: u64,
-    spans: &[(u64, bool)],
-) {
-    series.calls += spans.len() as u64;
-    let pending = pending_series
-        .entry((series.stored, bucket_ms))
-        .or_default();
-    for (us, error) in spans {
-        series.duration_ms.record(bounds_ms, *us as f64 / 1000.0);
-        pending.record(*us, *error);
-    }
-}
-
 impl Series {
     pub(crate) fn new(bounds_ms: Vec<f64>, dimensions: &[String], max_series: usize) -> Series {
         Series {
@@ -258,59 +239,54 @@ impl Series {
         bucket_ms: u64,
         spans: &[(u64, bool)],
     ) -> bool {
-        // A known series (nearly every call): one lookup.
-        if let Some(series) = self.spans.get_mut(&labels) {
-            record_spans(
-                series,
-                &mut self.pending_series,
-                &self.bounds_ms,
-                bucket_ms,
-                spans,
-            );
-            return labels.overflow;
-        }
         let mut labels = labels;
         let no_dimensions: Vec<Option<Cow<'_, str>>>;
-        if !self.spans.contains_key(&labels)
-            && self.spans.len() - self.overflow_series >= self.max_series
-        {
-            no_dimensions = vec![None; self.dimension_labels.len()];
-            labels = SeriesLabels {
-                operation: "",
-                dimensions: &no_dimensions,
-                overflow: true,
-                ..labels
-            };
-            if !self.spans.contains_key(&labels) && self.overflow_series >= self.max_series {
-                labels.service = "";
+        // A known series (nearly every call) is looked up twice: here and
+        // to count below.
+        if !self.spans.contains_key(&labels) {
+            if self.spans.len() - self.overflow_series >= self.max_series {
+                no_dimensions = vec![None; self.dimension_labels.len()];
+                labels = SeriesLabels {
+                    operation: "",
+                    dimensions: &no_dimensions,
+                    overflow: true,
+                    ..labels
+                };
+                if !self.spans.contains_key(&labels) && self.overflow_series >= self.max_series {
+                    labels.service = "";
+                }
+                if !self.spans.contains_key(&labels) {
+                    self.overflow_series += 1;
+                }
             }
             if !self.spans.contains_key(&labels) {
-                self.overflow_series += 1;
+                let key = labels.to_key();
+                self.stored_series.push(SeriesKey {
+                    service: key.service.clone(),
+                    operation: key.operation.clone(),
+                    kind: key.kind,
+                    status: key.status,
+                });
+                let series = SpanSeries {
+                    calls: 0,
+                    duration_ms: Histogram::new(self.bounds_ms.len()),
+                    stored: (self.stored_series.len() - 1) as u32,
+                };
+                self.spans.insert(key, series);
             }
         }
-        if !self.spans.contains_key(&labels) {
-            let key = labels.to_key();
-            self.stored_series.push(SeriesKey {
-                service: key.service.clone(),
-                operation: key.operation.clone(),
-                kind: key.kind,
-                status: key.status,
-            });
-            let series = SpanSeries {
-                calls: 0,
-                duration_ms: Histogram::new(self.bounds_ms.len()),
-                stored: (self.stored_series.len() - 1) as u32,
-            };
-            self.spans.insert(key, series);
-        }
-        if let Some(series) = self.spans.get_mut(&labels) {
-            record_spans(
-                series,
-                &mut self.pending_series,
-                &self.bounds_ms,
-                bucket_ms,
-                spans,
-            );
+        let bounds = &self.bounds_ms;
+        let Some(series) = self.spans.get_mut(&labels) else {
+            return labels.overflow;
+        };
+        series.calls += spans.len() as u64;
+        let pending = self
+            .pending_series
+            .entry((series.stored, bucket_ms))
+            .or_default();
+        for (us, error) in spans {
+            series.duration_ms.record(bounds, *us as f64 / 1000.0);
+            pending.record(*us, *error);
         }
         labels.overflow
     }

@@ -49,6 +49,22 @@ async fn serve(pipeline: Pipeline, config: &CollectorConfig) -> TraceServiceClie
         .max_encoding_message_size(64 << 20)
 }
 
+/// Sends `message` as the request of the gRPC method at `path`: for
+/// messages and methods the OTLP client cannot send.
+async fn call<M: prost::Message + Send + Sync + 'static>(
+    channel: Channel,
+    path: &'static str,
+    message: M,
+) -> Result<ExportTraceServiceResponse, tonic::Status> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let codec = tonic_prost::ProstCodec::<M, ExportTraceServiceResponse>::default();
+    let path = http::uri::PathAndQuery::from_static(path);
+    grpc.unary(tonic::Request::new(message), path, codec)
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// A message that puts a number where OTLP has `resource_spans` (field 1,
 /// a length-delimited message), so the server cannot decode it.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -112,17 +128,8 @@ fn another_method_of_the_trace_service_is_unimplemented() {
     run_counted(Receiver::OtlpGrpc, || async {
         let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
         let channel = serve_channel(pipeline, &CollectorConfig::default()).await;
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::from_static(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Import",
-        );
-        let codec = tonic_prost::ProstCodec::<
-            ExportTraceServiceRequest,
-            ExportTraceServiceResponse,
-        >::default();
-        let request = tonic::Request::new(request(37, 1));
-        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Import";
+        let status = call(channel, path, request(37, 1)).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unimplemented, "{status:?}");
     });
 }
@@ -199,12 +206,7 @@ fn spans_are_stored_as_they_arrived_unknown_fields_and_all() {
         let request = EncodedExportRequest {
             resource_spans: vec![encoded_resource(&data, &[first, second])],
         };
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::from_static(server::EXPORT_PATH);
-        let codec =
-            tonic_prost::ProstCodec::<EncodedExportRequest, ExportTraceServiceResponse>::default();
-        grpc.unary(tonic::Request::new(request), path, codec)
+        call(channel, server::EXPORT_PATH, request)
             .await
             .expect("the export is accepted");
         store.store.flush(true).unwrap();
@@ -318,15 +320,10 @@ fn undecodable_message_is_invalid_argument() {
     let (_, counters) = run_counted(Receiver::OtlpGrpc, || async {
         let (_store, pipeline) = pipeline_with(&CollectorConfig::default());
         let channel = serve_channel(pipeline, &CollectorConfig::default()).await;
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::from_static(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        );
-        let codec =
-            tonic_prost::ProstCodec::<NotAnExportRequest, ExportTraceServiceResponse>::default();
-        let request = tonic::Request::new(NotAnExportRequest { resource_spans: 7 });
-        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        let not_an_export = NotAnExportRequest { resource_spans: 7 };
+        let status = call(channel, server::EXPORT_PATH, not_an_export)
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
     });
     assert_eq!(counters.requests(Receiver::OtlpGrpc, outcome::INVALID), 1);
@@ -355,15 +352,10 @@ fn while_the_store_has_no_room_a_request_is_refused_before_it_is_decoded() {
         assert_eq!(retry.retry_delay, Some(Duration::from_secs(5)));
         assert_eq!(store.span_count(41), 0);
         // Not decoded at all: an undecodable message gets the same answer.
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
-        let path = http::uri::PathAndQuery::from_static(
-            "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-        );
-        let codec =
-            tonic_prost::ProstCodec::<NotAnExportRequest, ExportTraceServiceResponse>::default();
-        let request = tonic::Request::new(NotAnExportRequest { resource_spans: 7 });
-        let status = grpc.unary(request, path, codec).await.unwrap_err();
+        let not_an_export = NotAnExportRequest { resource_spans: 7 };
+        let status = call(channel, server::EXPORT_PATH, not_an_export)
+            .await
+            .unwrap_err();
         assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
         pipeline.shutdown().await;
     });
