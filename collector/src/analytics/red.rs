@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use spoor_storage::aggregates::{EdgeStats, SeriesKey, SeriesStats};
+use spoor_storage::aggregates::{duration_bucket, EdgeStats, SeriesKey, SeriesStats};
 use spoor_storage::AggregateDelta;
 
 use crate::analytics::graph::{Connection, Edge, FastMap, KeyedState};
@@ -204,7 +204,7 @@ pub(crate) struct Series {
     /// Index of each (client, server) in `stored_edges`.
     stored_edge_ids: FastMap<(Arc<str>, Arc<str>), u32>,
     /// (stored series, bucket start ms) → counts not yet handed off.
-    pending_series: FastMap<(u32, u64), SeriesStats>,
+    pending_series: FastMap<(u32, u64), PendingStats>,
     /// (stored edge, bucket start ms) → counts not yet handed off.
     pending_edges: FastMap<(u32, u64), EdgeStats>,
 }
@@ -347,7 +347,7 @@ impl Series {
                 .series
                 .entry(key)
                 .or_default();
-            slot.merge(&stats);
+            slot.merge(&stats.into_stats());
         }
         for ((stored, bucket), stats) in self.pending_edges.drain() {
             let (client, server) = &self.stored_edges[stored as usize];
@@ -360,6 +360,44 @@ impl Series {
             slot.errors += stats.errors;
         }
         delta
+    }
+}
+
+/// The counts of one series in one time bucket not yet handed to the
+/// store: the stored form ([`SeriesStats`]) with its histogram as a dense
+/// list by bucket index, so a span is counted with one addition instead of
+/// a search of an ordered map.
+#[derive(Debug, Default)]
+struct PendingStats {
+    calls: u64,
+    errors: u64,
+    sum_us: u64,
+    /// Spans per exponential histogram bucket (`duration_bucket`).
+    histogram: Vec<u64>,
+}
+
+impl PendingStats {
+    fn record(&mut self, duration_us: u64, error: bool) {
+        self.calls += 1;
+        self.errors += u64::from(error);
+        self.sum_us = self.sum_us.saturating_add(duration_us);
+        let bucket = duration_bucket(duration_us) as usize;
+        if bucket >= self.histogram.len() {
+            self.histogram.resize(bucket + 1, 0);
+        }
+        self.histogram[bucket] += 1;
+    }
+
+    fn into_stats(self) -> SeriesStats {
+        SeriesStats {
+            calls: self.calls,
+            errors: self.errors,
+            sum_us: self.sum_us,
+            histogram: (0u32..)
+                .zip(self.histogram)
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
     }
 }
 
@@ -410,5 +448,25 @@ mod tests {
         let owned = span.to_key();
         assert_eq!(state.hash_one(&owned), state.hash_one(span));
         assert!(hashbrown::Equivalent::equivalent(&span, &owned));
+    }
+
+    #[test]
+    fn pending_counts_hand_off_as_the_stored_form_counts_them() {
+        let spans = [
+            (0u64, false),
+            (1, true),
+            (7, false),
+            (7, true),
+            (1_000, false),
+            (3_600_000_000, true),
+        ];
+        let mut pending = PendingStats::default();
+        let mut stored = SeriesStats::default();
+        for (us, error) in spans {
+            pending.record(us, error);
+            stored.record(us, error);
+        }
+        assert_eq!(pending.into_stats(), stored);
+        assert_eq!(PendingStats::default().into_stats(), SeriesStats::default());
     }
 }

@@ -10,7 +10,7 @@
 use prost::encoding::encode_varint;
 use rustc_hash::FxHashMap;
 
-use super::parse::{parse_span, Attr, ParsedSpan, Value};
+use super::parse::{parse_span, Attr, ParsedSpan, SpanParts, Value};
 use super::{shape, span_tag, value_tag, DECIMAL_SCALES, RECORD_VERSION};
 
 /// The output of a [`BlockEncoder`].
@@ -33,8 +33,13 @@ enum Entry<'a> {
 #[derive(Default)]
 pub struct BlockEncoder<'a> {
     traces: Vec<Vec<Entry<'a>>>,
+    /// Every parsed span's attributes and events.
+    parts: SpanParts<'a>,
     counts: FxHashMap<&'a [u8], u32>,
 }
+
+/// In the finished string index: a string used once, written in place.
+const NOT_IN_DICTIONARY: u32 = u32::MAX;
 
 impl<'a> BlockEncoder<'a> {
     /// An empty block.
@@ -44,11 +49,12 @@ impl<'a> BlockEncoder<'a> {
 
     /// Adds one trace: its encoded spans, in the order they are to come back.
     pub fn add_trace<I: IntoIterator<Item = &'a [u8]>>(&mut self, spans: I) {
-        let mut entries = Vec::new();
+        let spans = spans.into_iter();
+        let mut entries = Vec::with_capacity(spans.size_hint().0);
         for bytes in spans {
-            match parse_span(bytes) {
+            match parse_span(bytes, &mut self.parts) {
                 Some(span) => {
-                    count_strings(&mut self.counts, &span);
+                    count_strings(&mut self.counts, &span, &self.parts);
                     entries.push(Entry::Parsed(span));
                 }
                 None => entries.push(Entry::Raw(bytes)),
@@ -59,19 +65,27 @@ impl<'a> BlockEncoder<'a> {
 
     /// Builds the dictionary and encodes every trace.
     pub fn finish(self) -> EncodedBlockColumns {
-        let mut repeated: Vec<(&[u8], u32)> =
-            self.counts.into_iter().filter(|(_, n)| *n >= 2).collect();
-        repeated.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
-        let index: FxHashMap<&[u8], u64> = repeated
+        let mut counts = self.counts;
+        let mut repeated: Vec<(&[u8], u32)> = counts
             .iter()
-            .enumerate()
-            .map(|(i, (s, _))| (*s, i as u64))
+            .filter(|(_, n)| **n >= 2)
+            .map(|(s, n)| (*s, *n))
             .collect();
-        let mut sections = Sections::default();
+        repeated.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        // The counts become the index: each string's place in the
+        // dictionary, or NOT_IN_DICTIONARY.
+        counts.values_mut().for_each(|n| *n = NOT_IN_DICTIONARY);
+        for (rank, (s, _)) in repeated.iter().enumerate() {
+            counts.insert(s, rank as u32);
+        }
+        let mut sections = Sections {
+            index: counts,
+            ..Sections::default()
+        };
         let records = self
             .traces
             .iter()
-            .map(|trace| sections.encode_trace(&index, trace))
+            .map(|trace| sections.encode_trace(&self.parts, trace))
             .collect();
         EncodedBlockColumns {
             dictionary: repeated.into_iter().map(|(s, _)| s.to_vec()).collect(),
@@ -80,7 +94,11 @@ impl<'a> BlockEncoder<'a> {
     }
 }
 
-fn count_strings<'a>(counts: &mut FxHashMap<&'a [u8], u32>, span: &ParsedSpan<'a>) {
+fn count_strings<'a>(
+    counts: &mut FxHashMap<&'a [u8], u32>,
+    span: &ParsedSpan<'a>,
+    parts: &SpanParts<'a>,
+) {
     let mut add = |s: &'a [u8]| {
         if !s.is_empty() {
             *counts.entry(s).or_insert(0) += 1;
@@ -98,19 +116,21 @@ fn count_strings<'a>(counts: &mut FxHashMap<&'a [u8], u32>, span: &ParsedSpan<'a
             }
         }
     };
-    attrs(&span.attrs, &mut add);
-    for e in &span.events {
+    attrs(parts.attrs(span), &mut add);
+    for e in parts.events(span) {
         add(e.name);
-        attrs(&e.attrs, &mut add);
+        attrs(parts.event_attrs(e), &mut add);
     }
     if let Some(status) = &span.status {
         add(status.message);
     }
 }
 
-/// Reused section buffers.
+/// Reused section buffers, and the block's string index.
 #[derive(Default)]
-struct Sections {
+struct Sections<'a> {
+    /// Each string's place in the dictionary (or [`NOT_IN_DICTIONARY`]).
+    index: FxHashMap<&'a [u8], u32>,
     structure: Vec<u8>,
     ids: Vec<u8>,
     times: Vec<u8>,
@@ -168,8 +188,16 @@ fn hex_to_bytes(s: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-impl Sections {
-    fn encode_trace(&mut self, index: &FxHashMap<&[u8], u64>, trace: &[Entry<'_>]) -> Vec<u8> {
+impl<'a> Sections<'a> {
+    /// The dictionary place of a string used more than once in the block.
+    fn dictionary_place(&self, s: &[u8]) -> Option<u32> {
+        self.index
+            .get(s)
+            .copied()
+            .filter(|i| *i != NOT_IN_DICTIONARY)
+    }
+
+    fn encode_trace(&mut self, parts: &SpanParts<'_>, trace: &[Entry<'_>]) -> Vec<u8> {
         self.structure.clear();
         self.ids.clear();
         self.times.clear();
@@ -200,7 +228,7 @@ impl Sections {
                 }
                 Entry::Parsed(span) => {
                     self.structure.push(span_tag::STRUCTURED);
-                    self.put_span(index, &span_ids, base, span);
+                    self.put_span(parts, &span_ids, base, span);
                 }
             }
         }
@@ -217,9 +245,15 @@ impl Sections {
         record
     }
 
-    fn put_str(&mut self, index: &FxHashMap<&[u8], u64>, s: &[u8]) {
-        match index.get(s) {
-            Some(i) => encode_varint(i << 1, &mut self.structure),
+    fn put_str(&mut self, s: &[u8]) {
+        let place = self.dictionary_place(s);
+        self.put_str_at(place, s);
+    }
+
+    /// Writes a string found at `place` in the dictionary, or in place.
+    fn put_str_at(&mut self, place: Option<u32>, s: &[u8]) {
+        match place {
+            Some(i) => encode_varint(u64::from(i) << 1, &mut self.structure),
             None => {
                 encode_varint(((s.len() as u64) << 1) | 1, &mut self.structure);
                 self.values.extend_from_slice(s);
@@ -229,7 +263,7 @@ impl Sections {
 
     fn put_span(
         &mut self,
-        index: &FxHashMap<&[u8], u64>,
+        parts: &SpanParts<'_>,
         span_ids: &[&[u8]],
         base: u64,
         span: &ParsedSpan<'_>,
@@ -263,7 +297,7 @@ impl Sections {
             put_bytes(&mut self.values, id);
         }
         if !span.trace_state.is_empty() {
-            self.put_str(index, span.trace_state);
+            self.put_str(span.trace_state);
         }
         if !span.parent.is_empty() {
             match parent_index {
@@ -278,7 +312,7 @@ impl Sections {
             encode_varint(u64::from(span.flags), &mut self.structure);
         }
         if !span.name.is_empty() {
-            self.put_str(index, span.name);
+            self.put_str(span.name);
         }
         if span.kind != 0 {
             encode_varint(span.kind, &mut self.structure);
@@ -292,19 +326,20 @@ impl Sections {
                 &mut self.times,
             );
         }
-        self.put_attrs(index, &span.attrs);
+        self.put_attrs(parts.attrs(span));
         if span.dropped_attrs != 0 {
             encode_varint(span.dropped_attrs, &mut self.structure);
         }
-        if !span.events.is_empty() {
-            encode_varint(span.events.len() as u64, &mut self.structure);
-            for e in &span.events {
+        let events = parts.events(span);
+        if !events.is_empty() {
+            encode_varint(events.len() as u64, &mut self.structure);
+            for e in events {
                 encode_varint(
                     zigzag(e.time.wrapping_sub(span.start) as i64),
                     &mut self.times,
                 );
-                self.put_str(index, e.name);
-                self.put_attrs(index, &e.attrs);
+                self.put_str(e.name);
+                self.put_attrs(parts.event_attrs(e));
                 encode_varint(e.dropped_attrs, &mut self.structure);
             }
         }
@@ -321,7 +356,7 @@ impl Sections {
             encode_varint(span.dropped_links, &mut self.structure);
         }
         if let Some(status) = &span.status {
-            self.put_str(index, status.message);
+            self.put_str(status.message);
             encode_varint(status.code, &mut self.structure);
         }
         if !span.extra.is_empty() {
@@ -332,7 +367,7 @@ impl Sections {
         }
     }
 
-    fn put_attrs(&mut self, index: &FxHashMap<&[u8], u64>, attrs: &[Attr<'_>]) {
+    fn put_attrs(&mut self, attrs: &[Attr<'_>]) {
         encode_varint(attrs.len() as u64, &mut self.structure);
         for a in attrs {
             match a {
@@ -341,8 +376,8 @@ impl Sections {
                     put_bytes(&mut self.values, bytes);
                 }
                 Attr::Typed { key, value } => {
-                    self.put_value(index, value);
-                    self.put_str(index, key);
+                    self.put_value(value);
+                    self.put_str(key);
                 }
             }
         }
@@ -350,18 +385,20 @@ impl Sections {
 
     /// The value's tag (and string reference) in the structure, its payload
     /// in the values.
-    fn put_value(&mut self, index: &FxHashMap<&[u8], u64>, value: &Value<'_>) {
+    fn put_value(&mut self, value: &Value<'_>) {
         match *value {
             Value::None => self.structure.push(value_tag::NO_VALUE),
-            Value::Str(s) if !index.contains_key(s) && is_lower_hex(s) => {
-                self.structure.push(value_tag::HEX);
-                encode_varint(s.len() as u64 / 2, &mut self.values);
-                hex_to_bytes(s, &mut self.values);
-            }
-            Value::Str(s) => {
-                self.structure.push(value_tag::STRING);
-                self.put_str(index, s);
-            }
+            Value::Str(s) => match self.dictionary_place(s) {
+                None if is_lower_hex(s) => {
+                    self.structure.push(value_tag::HEX);
+                    encode_varint(s.len() as u64 / 2, &mut self.values);
+                    hex_to_bytes(s, &mut self.values);
+                }
+                place => {
+                    self.structure.push(value_tag::STRING);
+                    self.put_str_at(place, s);
+                }
+            },
             Value::Bool(b) => {
                 self.structure
                     .push(if b { value_tag::TRUE } else { value_tag::FALSE })

@@ -3,7 +3,11 @@
 //! In: the bytes of one `Span` message. Out: a [`ParsedSpan`] borrowing
 //! from them, or `None` when the span is not regular enough to be split
 //! (it is then stored whole). Unknown top-level fields are kept as raw
-//! fields ([`ParsedSpan::extra`]).
+//! fields ([`ParsedSpan::extra`]). Attributes and events go to lists shared
+//! by the whole block ([`SpanParts`]; a span holds ranges into them), so
+//! parsing a span allocates nothing of its own.
+
+use std::ops::Range;
 
 use prost::encoding::{decode_key, decode_varint, WireType};
 
@@ -34,8 +38,45 @@ pub(super) enum Value<'a> {
 pub(super) struct ParsedEvent<'a> {
     pub time: u64,
     pub name: &'a [u8],
-    pub attrs: Vec<Attr<'a>>,
+    /// Where the event's attributes are in [`SpanParts::event_attrs`].
+    pub attrs: Range<usize>,
     pub dropped_attrs: u64,
+}
+
+/// The attributes and events of every span parsed into a block, span after
+/// span.
+#[derive(Debug, Default)]
+pub(super) struct SpanParts<'a> {
+    pub attrs: Vec<Attr<'a>>,
+    pub events: Vec<ParsedEvent<'a>>,
+    pub event_attrs: Vec<Attr<'a>>,
+}
+
+impl<'a> SpanParts<'a> {
+    /// The span's own attributes.
+    pub fn attrs(&self, span: &ParsedSpan<'a>) -> &[Attr<'a>] {
+        &self.attrs[span.attrs.clone()]
+    }
+
+    /// The span's events.
+    pub fn events(&self, span: &ParsedSpan<'a>) -> &[ParsedEvent<'a>] {
+        &self.events[span.events.clone()]
+    }
+
+    /// The event's attributes.
+    pub fn event_attrs(&self, event: &ParsedEvent<'a>) -> &[Attr<'a>] {
+        &self.event_attrs[event.attrs.clone()]
+    }
+
+    fn lengths(&self) -> [usize; 3] {
+        [self.attrs.len(), self.events.len(), self.event_attrs.len()]
+    }
+
+    fn truncate(&mut self, [attrs, events, event_attrs]: [usize; 3]) {
+        self.attrs.truncate(attrs);
+        self.events.truncate(events);
+        self.event_attrs.truncate(event_attrs);
+    }
 }
 
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -56,9 +97,11 @@ pub(super) struct ParsedSpan<'a> {
     pub kind: u64,
     pub start: u64,
     pub end: u64,
-    pub attrs: Vec<Attr<'a>>,
+    /// Where the span's attributes are in [`SpanParts::attrs`].
+    pub attrs: Range<usize>,
     pub dropped_attrs: u64,
-    pub events: Vec<ParsedEvent<'a>>,
+    /// Where the span's events are in [`SpanParts::events`].
+    pub events: Range<usize>,
     pub dropped_events: u64,
     pub links: Vec<&'a [u8]>,
     pub dropped_links: u64,
@@ -107,8 +150,19 @@ fn next<'a>(buf: &mut &'a [u8]) -> Result<Option<(u32, Field<'a>)>, ()> {
     Ok(Some((tag, field)))
 }
 
-/// Takes a span apart; `None` if it must be stored whole.
-pub(super) fn parse_span(bytes: &[u8]) -> Option<ParsedSpan<'_>> {
+/// Takes a span apart, its attributes and events appended to `parts`;
+/// `None` if it must be stored whole (`parts` is then as it was).
+pub(super) fn parse_span<'a>(bytes: &'a [u8], parts: &mut SpanParts<'a>) -> Option<ParsedSpan<'a>> {
+    let before = parts.lengths();
+    let span = parse_span_into(bytes, parts);
+    if span.is_none() {
+        parts.truncate(before);
+    }
+    span
+}
+
+fn parse_span_into<'a>(bytes: &'a [u8], parts: &mut SpanParts<'a>) -> Option<ParsedSpan<'a>> {
+    let [first_attr, first_event, _] = parts.lengths();
     let mut span = ParsedSpan::default();
     let mut buf = bytes;
     let mut seen_status = false;
@@ -127,9 +181,12 @@ pub(super) fn parse_span(bytes: &[u8]) -> Option<ParsedSpan<'_>> {
             (SPAN_KIND, Field::Varint(v)) => span.kind = v,
             (SPAN_START, Field::Fixed64(v)) => span.start = v,
             (SPAN_END, Field::Fixed64(v)) => span.end = v,
-            (SPAN_ATTRIBUTES, Field::Bytes(b)) => span.attrs.push(parse_attr(b)),
+            (SPAN_ATTRIBUTES, Field::Bytes(b)) => parts.attrs.push(parse_attr(b)),
             (SPAN_DROPPED_ATTRIBUTES, Field::Varint(v)) => span.dropped_attrs = v,
-            (SPAN_EVENTS, Field::Bytes(b)) => span.events.push(parse_event(b)?),
+            (SPAN_EVENTS, Field::Bytes(b)) => {
+                let event = parse_event(b, &mut parts.event_attrs)?;
+                parts.events.push(event);
+            }
             (SPAN_DROPPED_EVENTS, Field::Varint(v)) => span.dropped_events = v,
             (SPAN_LINKS, Field::Bytes(b)) => span.links.push(b),
             (SPAN_DROPPED_LINKS, Field::Varint(v)) => span.dropped_links = v,
@@ -170,6 +227,8 @@ pub(super) fn parse_span(bytes: &[u8]) -> Option<ParsedSpan<'_>> {
     {
         return None;
     }
+    span.attrs = first_attr..parts.attrs.len();
+    span.events = first_event..parts.events.len();
     Some(span)
 }
 
@@ -209,20 +268,23 @@ fn parse_value(bytes: &[u8]) -> Value<'_> {
     }
 }
 
-fn parse_event(bytes: &[u8]) -> Option<ParsedEvent<'_>> {
+/// An event, its attributes appended to `attrs`.
+fn parse_event<'a>(bytes: &'a [u8], attrs: &mut Vec<Attr<'a>>) -> Option<ParsedEvent<'a>> {
+    let first = attrs.len();
     let mut event = ParsedEvent::default();
     let mut buf = bytes;
     while let Some((tag, field)) = next(&mut buf).ok()? {
         match (tag, field) {
             (EVENT_TIME, Field::Fixed64(v)) => event.time = v,
             (EVENT_NAME, Field::Bytes(b)) => event.name = b,
-            (EVENT_ATTRIBUTES, Field::Bytes(b)) => event.attrs.push(parse_attr(b)),
+            (EVENT_ATTRIBUTES, Field::Bytes(b)) => attrs.push(parse_attr(b)),
             (EVENT_DROPPED_ATTRIBUTES, Field::Varint(v)) if v <= u64::from(u32::MAX) => {
                 event.dropped_attrs = v
             }
             _ => return None,
         }
     }
+    event.attrs = first..attrs.len();
     Some(event)
 }
 
