@@ -5,11 +5,13 @@
 //! [`Store::flush`] (block encoding, SST and index writes), with the
 //! traffic `spoor-loadgen send` makes.
 //!
-//! In: optional arguments `[rounds] [batch_spans]` (defaults 10 and 500).
+//! In: optional arguments `[rounds] [batch_spans] [wal_compression_level]`
+//! (defaults 10, 500 and the store's default).
 //! Out: one human line per stage and one `RESULT store-floor …` line on
 //! stdout. Each round makes fresh batches outside the timed parts (new
 //! trace ids, as under real load), writes them and flushes all of them;
-//! the store flushes on one thread and never on its own in between.
+//! the store flushes on one thread and never on its own in between. It
+//! allocates with jemalloc, as the server does.
 //!
 //! Run: `cargo bench -p spoor-collector --bench store_floor -- 10 500`
 
@@ -23,13 +25,21 @@ use spoor_proto::model::TracesData;
 use spoor_proto::request_spans::RequestSpans;
 use spoor_storage::{prepare_request_batch, StorageConfig, Store};
 
+/// The server's allocator, so allocation costs what it costs there.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Requests per round (100 of 500 spans: 50,000 spans, about 25 MB).
 const BATCHES: usize = 100;
 
 fn main() {
-    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with('-'));
+    let mut args = std::env::args().skip(1).filter(|a| !a.starts_with("--"));
     let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let batch_spans: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(500);
+    let wal_compression_level: i32 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(StorageConfig::default().wal_compression_level);
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let hour = Duration::from_secs(3600);
@@ -42,6 +52,7 @@ fn main() {
         live_hard_max_bytes: 2 << 30,
         live_max_traces: 10_000_000,
         memory_budget: 4 << 30,
+        wal_compression_level,
         ..StorageConfig::default()
     })
     .expect("opening the store");
@@ -104,6 +115,8 @@ fn main() {
         "store floor, all four: {us:.3} us/span, {:.0} spans/s on one core",
         1e6 / us
     );
-    println!("RESULT store-floor batch_spans={batch_spans} spans={spans}{fields} total_us={us:.3}");
+    println!(
+        "RESULT store-floor batch_spans={batch_spans} wal_level={wal_compression_level} spans={spans}{fields} total_us={us:.3}"
+    );
     store.shutdown().expect("store shutdown");
 }

@@ -17,8 +17,6 @@
 //! ([`BlockGroups::strings`]). (Bit 1 is always set: records of the first,
 //! unreleased v2 layout kept span bytes as they arrived.)
 
-use std::collections::HashMap;
-
 use rustc_hash::FxHashMap;
 
 use bytes::{Buf, Bytes};
@@ -309,7 +307,7 @@ fn push_run(out: &mut FragmentWriter, g: &GroupEntry, spans: &[Bytes], id: Optio
 /// Builds the search summaries of one block of flushed traces.
 pub(crate) fn build_summaries(block: u64, items: &[FlushItem]) -> (BlockTraces, BlockMeta) {
     let mut strings: Vec<String> = Vec::new();
-    let mut index: HashMap<String, u32> = HashMap::new();
+    let mut index: FxHashMap<String, u32> = FxHashMap::default();
     let mut intern = |s: &str, strings: &mut Vec<String>| -> u32 {
         if let Some(i) = index.get(s) {
             return *i;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use rustc_hash::FxBuildHasher;
 use spoor_proto::ids::TraceId;
 
 use crate::prepare::PreparedTrace;
@@ -56,7 +57,8 @@ pub struct FlushItem {
 /// The buffer of traces being assembled.
 #[derive(Debug, Default)]
 pub struct LiveBuffer {
-    traces: DashMap<TraceId, LiveTrace>,
+    /// Fx hashing: trace ids are random already.
+    traces: DashMap<TraceId, LiveTrace, FxBuildHasher>,
     bytes: AtomicU64,
     /// Write-ahead sequence → number of live traces holding spans from it.
     seq_refs: Mutex<BTreeMap<u64, usize>>,

@@ -11,11 +11,11 @@
 //! bytes when there are any (copied, not encoded again), else encoded from
 //! the decoded spans.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use prost::Message;
+use rustc_hash::{FxHashMap, FxHashSet};
 use spoor_proto::fragment::{encode_fragment, FragmentSpan, ResourceGroup, SpanScope};
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{StatusCode, TracesData};
@@ -98,14 +98,15 @@ pub fn prepare_request_batch(data: &TracesData, spans: &RequestSpans) -> Prepare
 }
 
 fn prepare(data: &TracesData, encoded: Option<&RequestSpans>) -> PreparedBatch {
-    let mut builders: HashMap<TraceId, TraceBuilder> = HashMap::new();
+    // Fx hashing: every key is looked up once per span.
+    let mut builders: FxHashMap<TraceId, TraceBuilder> = FxHashMap::default();
     let mut order: Vec<TraceId> = Vec::new();
     let mut groups: Vec<GroupBytes> = Vec::with_capacity(data.resource_spans.len());
     let mut catalog: Vec<(String, String, i32)> = Vec::new();
-    let mut catalog_seen: HashSet<(&str, &str, i32)> = HashSet::new();
+    let mut catalog_seen: FxHashSet<(&str, &str, i32)> = FxHashSet::default();
     let mut span_count = 0;
     // One shared string per distinct name in the batch.
-    let mut names: HashMap<&str, Arc<str>> = HashMap::new();
+    let mut names: FxHashMap<&str, Arc<str>> = FxHashMap::default();
 
     for (ri, rs) in data.resource_spans.iter().enumerate() {
         let service = rs.service_name();
@@ -207,7 +208,7 @@ fn prepare(data: &TracesData, encoded: Option<&RequestSpans>) -> PreparedBatch {
 }
 
 /// The batch's one shared copy of `name`.
-fn shared<'a>(names: &mut HashMap<&'a str, Arc<str>>, name: &'a str) -> Arc<str> {
+fn shared<'a>(names: &mut FxHashMap<&'a str, Arc<str>>, name: &'a str) -> Arc<str> {
     names.entry(name).or_insert_with(|| Arc::from(name)).clone()
 }
 

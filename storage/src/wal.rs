@@ -515,6 +515,12 @@ mod tests {
 
     #[test]
     fn compressed_records_come_back_as_written_and_take_less_room() {
+        for level in [1, -1, crate::config::WAL_FASTEST_LEVEL] {
+            compressed_records_come_back_at(level);
+        }
+    }
+
+    fn compressed_records_come_back_at(level: i32) {
         let plain_dir = tempfile::tempdir().unwrap();
         let packed_dir = tempfile::tempdir().unwrap();
         let records: Vec<(u64, Vec<u8>)> = (1..=5).map(|s| (s, repetitive(s))).collect();
@@ -522,7 +528,7 @@ mod tests {
             let (plain, _) = replay(plain_dir.path());
             plain.append(&records).unwrap();
             let (packed, _) = replay(packed_dir.path());
-            let packed = packed.compressed(1).unwrap();
+            let packed = packed.compressed(level).unwrap();
             packed.append(&records[..2]).unwrap();
             packed
                 .append_with(3, 3, |i, buf| {
@@ -531,7 +537,7 @@ mod tests {
                 .unwrap();
             assert!(
                 packed.disk_bytes() * 4 < plain.disk_bytes(),
-                "{} compressed against {} plain",
+                "level {level}: {} compressed against {} plain",
                 packed.disk_bytes(),
                 plain.disk_bytes()
             );
