@@ -13,8 +13,6 @@
 //! `otel.status_description`, `otel.scope.name`, `otel.scope.version`,
 //! `w3c.tracestate`.
 
-use std::borrow::Cow;
-
 use spoor_proto::model::{
     search_string, span_kind_name, InstrumentationScope, KeyValue, Resource, Span, SpanKind,
     StatusCode, Value,
@@ -112,13 +110,77 @@ pub fn for_each_span_pair(span: &Span, f: &mut dyn FnMut(&str, &str)) {
     }
 }
 
-/// The text of an attribute value: a string value borrowed, others
-/// rendered by [`search_string`].
-fn value_text(kv: &KeyValue) -> Cow<'_, str> {
+/// The text of an attribute value, as [`search_string`] renders it: a
+/// string value borrowed, a bool or a short number rendered on the stack
+/// (tokens are made for every attribute of every span: no allocation),
+/// anything else rendered by [`search_string`].
+fn value_text(kv: &KeyValue) -> ValueText<'_> {
+    let rendered = |args: std::fmt::Arguments<'_>| match ShortText::render(args) {
+        Some(text) => ValueText::Short(text),
+        None => ValueText::Owned(search_string(kv.value.as_ref().expect("a value"))),
+    };
     match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => Cow::Borrowed(s),
-        Some(_) => Cow::Owned(search_string(kv.value.as_ref().expect("a value"))),
-        None => Cow::Borrowed(""),
+        Some(Value::StringValue(s)) => ValueText::Borrowed(s),
+        Some(Value::BoolValue(b)) => ValueText::Borrowed(if *b { "true" } else { "false" }),
+        Some(Value::IntValue(i)) => rendered(format_args!("{i}")),
+        // NaN and the infinities have names of their own in `format_float`.
+        Some(Value::DoubleValue(d)) if d.is_finite() => rendered(format_args!("{d}")),
+        Some(_) => ValueText::Owned(search_string(kv.value.as_ref().expect("a value"))),
+        None => ValueText::Borrowed(""),
+    }
+}
+
+/// An attribute value's text ([`value_text`]).
+enum ValueText<'a> {
+    Borrowed(&'a str),
+    Short(ShortText),
+    Owned(String),
+}
+
+impl std::ops::Deref for ValueText<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        match self {
+            ValueText::Borrowed(s) => s,
+            ValueText::Short(text) => text.as_str(),
+            ValueText::Owned(s) => s,
+        }
+    }
+}
+
+/// Text of up to [`ShortText::CAPACITY`] bytes, held on the stack.
+struct ShortText {
+    bytes: [u8; ShortText::CAPACITY],
+    len: usize,
+}
+
+impl ShortText {
+    /// Longer than any integer and than most doubles' shortest form.
+    const CAPACITY: usize = 32;
+
+    /// The formatted text, if it fits.
+    fn render(args: std::fmt::Arguments<'_>) -> Option<ShortText> {
+        let mut text = ShortText {
+            bytes: [0; ShortText::CAPACITY],
+            len: 0,
+        };
+        std::fmt::Write::write_fmt(&mut text, args).ok()?;
+        Some(text)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).expect("only whole strs are written")
+    }
+}
+
+impl std::fmt::Write for ShortText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let slot = self.bytes.get_mut(self.len..end).ok_or(std::fmt::Error)?;
+        slot.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -211,6 +273,48 @@ mod tests {
                 assert_eq!(token(&key, &value), h.digest(), "{key_len} {value_len}");
             }
         }
+    }
+
+    #[test]
+    fn value_texts_are_what_search_string_renders() {
+        use spoor_proto::model::{AnyValue, ArrayValue};
+        let values = [
+            Value::IntValue(0),
+            Value::IntValue(-42),
+            Value::IntValue(i64::MIN),
+            Value::IntValue(i64::MAX),
+            Value::BoolValue(true),
+            Value::BoolValue(false),
+            Value::DoubleValue(0.5),
+            Value::DoubleValue(-0.0),
+            Value::DoubleValue(3.0),
+            Value::DoubleValue(1.0 / 3.0),
+            Value::DoubleValue(f64::MIN_POSITIVE),
+            // Longer than the stack text: rendered by search_string.
+            Value::DoubleValue(1e300),
+            Value::DoubleValue(f64::NAN),
+            Value::DoubleValue(f64::NEG_INFINITY),
+            Value::StringValue("GET".into()),
+            Value::BytesValue(vec![0xab, 0x01].into()),
+            Value::ArrayValue(ArrayValue {
+                values: vec![AnyValue {
+                    value: Some(Value::IntValue(7)),
+                }],
+            }),
+        ];
+        for value in values {
+            let value = AnyValue { value: Some(value) };
+            let kv = KeyValue {
+                key: "k".into(),
+                value: Some(value.clone()),
+            };
+            assert_eq!(&*value_text(&kv), search_string(&value), "{value:?}");
+        }
+        let none = KeyValue {
+            key: "k".into(),
+            value: None,
+        };
+        assert_eq!(&*value_text(&none), "");
     }
 
     fn fixture() -> (Resource, InstrumentationScope, Span) {
