@@ -222,6 +222,53 @@ fn damaged_records_are_errors() {
     assert!(decode_spans(empty, record).is_err());
 }
 
+/// Where the written bytes of a fixed block are kept.
+const GOLDEN_BLOCK: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/span_columns/block.hex");
+
+/// The dictionary and records of a block, one hex line each.
+fn hex_lines(block: &EncodedBlockColumns) -> String {
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let mut out = String::new();
+    for s in &block.dictionary {
+        out.push_str(&format!("dictionary {}\n", hex(s)));
+    }
+    for r in &block.records {
+        out.push_str(&format!("record {}\n", hex(r)));
+    }
+    out
+}
+
+#[test]
+fn a_fixed_block_is_written_as_the_stored_blocks_were() {
+    // Blocks on disk are read back by this crate's decoder: what the
+    // encoder writes must not drift, and a change to it must be seen.
+    // Every kind of span: full, plain children (parents before and after),
+    // a span with events, one irregular (kept whole), an empty one.
+    let mut with_events = child(6, 1);
+    with_events.events = full_span().events;
+    with_events.attributes.push(string_kv("user.id", "user-6"));
+    let mut irregular = child(8, 1).encode_to_vec();
+    irregular.extend_from_slice(&[0x28, 0x01]); // field 5 as a varint
+    let traces: Vec<Vec<Vec<u8>>> = vec![
+        vec![full_span().encode_to_vec(), child(3, 2).encode_to_vec()],
+        vec![
+            child(2, 1).encode_to_vec(),
+            child(1, 0).encode_to_vec(),
+            with_events.encode_to_vec(),
+            irregular,
+        ],
+        vec![full_span().encode_to_vec(), Span::default().encode_to_vec()],
+    ];
+    let written = hex_lines(&round_trip(&traces));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(std::path::Path::new(GOLDEN_BLOCK).parent().unwrap()).unwrap();
+        std::fs::write(GOLDEN_BLOCK, &written).unwrap();
+    }
+    let golden = std::fs::read_to_string(GOLDEN_BLOCK)
+        .expect("the golden block (UPDATE_GOLDEN=1 writes it; review it before committing)");
+    assert_eq!(written, golden);
+}
+
 fn value_strategy() -> impl Strategy<Value = Option<Value>> {
     prop_oneof![
         Just(None),
