@@ -15,7 +15,7 @@ use tonic_types::StatusExt;
 
 use prost::Message;
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::TracesData;
+use spoor_proto::model::{Span, TracesData};
 use spoor_proto::otlp::ExportTraceServiceRequest;
 use tonic::codec::CompressionEncoding;
 
@@ -211,17 +211,20 @@ fn spans_are_stored_as_they_arrived_unknown_fields_and_all() {
             .expect("the export is accepted");
         store.store.flush(true).unwrap();
         let stored = store.store.get_trace(TraceId(35)).unwrap().unwrap();
-        let mut names: Vec<String> = stored
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .flat_map(|ss| &ss.spans)
-            .map(|s| s.name.clone())
-            .collect();
+        let mut names: Vec<String> = stored_spans(&stored).map(|s| s.name.clone()).collect();
         names.sort();
         assert_eq!(names, ["a", "renamed"]);
         assert_eq!(stored.resource_spans[0].service_name(), "checkout");
     });
+}
+
+/// Every span of a stored trace, in stored order.
+fn stored_spans(trace: &TracesData) -> impl Iterator<Item = &Span> {
+    trace
+        .resource_spans
+        .iter()
+        .flat_map(|rs| &rs.scope_spans)
+        .flat_map(|ss| &ss.spans)
 }
 
 #[test]
@@ -239,11 +242,7 @@ fn an_all_zero_parent_is_stored_as_a_root() {
             .await
             .unwrap();
         let stored = store.store.get_trace(TraceId(36)).unwrap().unwrap();
-        let parents: Vec<usize> = stored
-            .resource_spans
-            .iter()
-            .flat_map(|rs| &rs.scope_spans)
-            .flat_map(|ss| &ss.spans)
+        let parents: Vec<usize> = stored_spans(&stored)
             .map(|s| s.parent_span_id.len())
             .collect();
         assert_eq!(parents, [0, 0]);
