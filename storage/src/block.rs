@@ -238,7 +238,7 @@ pub(crate) fn encode_block(block: u64, items: &[FlushItem]) -> Result<EncodedBlo
             strings: columns.dictionary,
         }
         .encode_to_vec(),
-        search: CompactBlockTraces::from(&search).encode_to_vec(),
+        search: CompactBlockTraces::columnar(&search).encode_to_vec(),
         meta,
         traces,
     })

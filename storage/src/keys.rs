@@ -4,12 +4,19 @@
 //!   `seq (u64 BE)` → [`crate::summary::WalRecord`].
 //! - v2 data CFs (`d<unix start secs>`): `block (u64 BE) | g` → the block's
 //!   group dictionary; `block | s` → the block's trace list (search);
-//!   `block | t | trace_id (16)` → the trace record (see `crate::block`).
+//!   `block | t | ordinal (u32 BE)` → the trace record (see `crate::block`),
+//!   records numbered in trace id order, the number kept in the trace's
+//!   index entry (blocks written before the thirteenth session have `block
+//!   | t | trace_id (16)` instead, and index entries without a number).
 //!   Keys begin with the block, so every flush covers a range of its own.
-//! - v2 index CFs (`i<unix start secs>`): `t | trace_id (16) | block (u64
-//!   BE)` → the stored write-ahead sequences ([`crate::summary::StoredTrace`]
-//!   without spans); `l | …` (the low-64 index, as below); `m | block` →
-//!   block meta.
+//! - v2 index CFs (`i<unix start secs>`): `u | low64 (u64 BE) | high64
+//!   (u64 BE) | block (u64 BE)` → the stored write-ahead sequences
+//!   ([`crate::summary::StoredTrace`] without spans), low half first, so
+//!   the entries of a trace are one 17-byte prefix and those sharing a low
+//!   half (Zipkin's lenient ids) one 9-byte range, and no separate low-64
+//!   index is written; `m | block` → block meta. Blocks written before the
+//!   thirteenth session have `t | trace_id (16) | block` and `l | …` (as
+//!   in v1, below) instead; both stay readable.
 //! - v1 partition CFs (`p<unix start secs>`): `t | trace_id (16) | block (u64 BE)` →
 //!   [`crate::summary::StoredTrace`]; `b | block (u64 BE)` → block trace list;
 //!   `m | block (u64 BE)` → block meta; `l | low64 (u64 BE) | 0 (u64) |
@@ -61,12 +68,63 @@ pub fn trace_prefix(id: TraceId) -> [u8; TRACE_PREFIX_LEN] {
     k
 }
 
-/// Key of one stored fragment of a trace, written by block `block`.
+/// Key of one stored fragment of a trace, written by block `block` (v1,
+/// and v2 blocks written before the `u` entries; tests write them).
+#[cfg(test)]
 pub fn trace_key(id: TraceId, block: u64) -> [u8; TRACE_PREFIX_LEN + 8] {
     let mut k = [0u8; TRACE_PREFIX_LEN + 8];
     k[..TRACE_PREFIX_LEN].copy_from_slice(&trace_prefix(id));
     k[TRACE_PREFIX_LEN..].copy_from_slice(&block.to_be_bytes());
     k
+}
+
+/// Key kind of v2 index entries, low half of the trace id first.
+const INDEXED_TRACE: u8 = b'u';
+
+/// The prefix under which every v2 index entry (`u`) of a trace lives.
+pub fn indexed_trace_prefix(id: TraceId) -> [u8; TRACE_PREFIX_LEN] {
+    let mut k = [0u8; TRACE_PREFIX_LEN];
+    k[0] = INDEXED_TRACE;
+    k[1..9].copy_from_slice(&id.low().to_be_bytes());
+    k[9..].copy_from_slice(&id.high().to_be_bytes());
+    k
+}
+
+/// Key of the v2 index entry of a trace's record in block `block`.
+pub fn indexed_trace_key(id: TraceId, block: u64) -> [u8; TRACE_PREFIX_LEN + 8] {
+    let mut k = [0u8; TRACE_PREFIX_LEN + 8];
+    k[..TRACE_PREFIX_LEN].copy_from_slice(&indexed_trace_prefix(id));
+    k[TRACE_PREFIX_LEN..].copy_from_slice(&block.to_be_bytes());
+    k
+}
+
+/// The range `[start, end)` of the v2 index entries of every trace whose
+/// low half is `low` (shorter than the prefix the filters hash: read it in
+/// total order).
+pub fn indexed_low64_range(low: u64) -> ([u8; 9], [u8; 9]) {
+    let mut start = [0u8; 9];
+    start[0] = INDEXED_TRACE;
+    start[1..].copy_from_slice(&low.to_be_bytes());
+    let mut end = [0u8; 9];
+    match low.checked_add(1) {
+        Some(next) => {
+            end[0] = INDEXED_TRACE;
+            end[1..].copy_from_slice(&next.to_be_bytes());
+        }
+        None => end[0] = INDEXED_TRACE + 1,
+    }
+    (start, end)
+}
+
+/// The trace id and block of a v2 index entry key (`u`).
+pub fn indexed_trace(key: &[u8]) -> Option<(TraceId, u64)> {
+    if key.len() != TRACE_PREFIX_LEN + 8 || key[0] != INDEXED_TRACE {
+        return None;
+    }
+    let low = u64::from_be_bytes(key[1..9].try_into().ok()?);
+    let high = u64::from_be_bytes(key[9..TRACE_PREFIX_LEN].try_into().ok()?);
+    let block = u64::from_be_bytes(key[TRACE_PREFIX_LEN..].try_into().ok()?);
+    Some((TraceId::from_halves(high, low), block))
 }
 
 /// The prefix under which every low-64 index entry with low half `low` lives.
@@ -78,7 +136,9 @@ pub fn low64_prefix(low: u64) -> [u8; TRACE_PREFIX_LEN] {
 }
 
 /// Low-64 index key of a trace; `None` for a 64-bit id (high half zero),
-/// which a lenient lookup reads directly and so is not indexed.
+/// which a lenient lookup reads directly and so is not indexed (written
+/// before the `u` entries; tests write them).
+#[cfg(test)]
 pub fn low64_key(id: TraceId) -> Option<[u8; TRACE_PREFIX_LEN + 8]> {
     if id.high() == 0 {
         return None;
@@ -135,6 +195,15 @@ pub fn data_key(block: u64, kind: u8, trace: Option<TraceId>) -> Vec<u8> {
     if let Some(id) = trace {
         k.extend_from_slice(&id.to_bytes());
     }
+    k
+}
+
+/// Key of the trace record numbered `ordinal` in block `block`.
+pub fn data_record_key(block: u64, ordinal: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(13);
+    k.extend_from_slice(&block.to_be_bytes());
+    k.push(DATA_TRACE);
+    k.extend_from_slice(&ordinal.to_be_bytes());
     k
 }
 
@@ -243,12 +312,41 @@ mod tests {
     }
 
     #[test]
+    fn indexed_trace_keys_group_a_trace_and_its_low_half() {
+        let id = TraceId::from_halves(0xabc, 7);
+        let key = indexed_trace_key(id, 3);
+        assert!(key.starts_with(&indexed_trace_prefix(id)));
+        assert!(indexed_trace_key(id, 3) < indexed_trace_key(id, 4));
+        assert_eq!(indexed_trace(&key), Some((id, 3)));
+        assert_eq!(indexed_trace(&trace_key(id, 3)), None);
+        assert_eq!(indexed_trace(&key[..24]), None);
+        // Every id with low half 7, and no other, is in the range.
+        let (start, end) = indexed_low64_range(7);
+        for other in [TraceId(7), id, TraceId::from_halves(u64::MAX, 7)] {
+            let k = indexed_trace_key(other, u64::MAX);
+            assert!(k[..] >= start[..] && k[..] < end[..], "{other:?}");
+        }
+        for other in [TraceId(6), TraceId(8), TraceId::from_halves(1, 8)] {
+            let k = indexed_trace_key(other, 0);
+            assert!(!(k[..] >= start[..] && k[..] < end[..]), "{other:?}");
+        }
+        // The last low half ends where the next key kind starts.
+        let (start, end) = indexed_low64_range(u64::MAX);
+        let k = indexed_trace_key(TraceId::from_halves(u64::MAX, u64::MAX), u64::MAX);
+        assert!(k[..] >= start[..] && k[..] < end[..]);
+    }
+
+    #[test]
     fn data_keys_sort_by_block_first() {
         let id = TraceId(u128::MAX);
         assert!(data_key(1, DATA_TRACE, Some(id)) < data_key(2, DATA_GROUPS, None));
         assert!(data_key(2, DATA_GROUPS, None) < data_key(2, DATA_SEARCH, None));
         assert!(data_key(2, DATA_SEARCH, None) < data_key(2, DATA_TRACE, Some(TraceId(0))));
         assert_eq!(data_key_block(&data_key(9, DATA_TRACE, Some(id))), Some(9));
+        assert!(data_key(2, DATA_SEARCH, None) < data_record_key(2, 0));
+        assert!(data_record_key(2, 255) < data_record_key(2, 256));
+        assert!(data_record_key(2, u32::MAX) < data_key(3, DATA_GROUPS, None));
+        assert_eq!(data_key_block(&data_record_key(9, 1)), Some(9));
         assert_eq!(trace_key_block(&trace_key(id, 5)), Some(5));
     }
 

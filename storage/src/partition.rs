@@ -40,6 +40,7 @@ use crate::groups_cache::GroupsCache;
 use crate::keys;
 use crate::query::TraceQuery;
 use crate::rocks::Db;
+use crate::scan::{scan_prefix, scan_range};
 use crate::search_list;
 use crate::summary::{BlockMeta, BlockTraces, StoredTrace};
 
@@ -83,33 +84,6 @@ pub(crate) struct Partitions {
 fn cf<'a>(db: &'a Db, name: &str) -> Result<Arc<BoundColumnFamily<'a>>, StorageError> {
     db.cf_handle(name)
         .ok_or_else(|| StorageError::Io(format!("column family {name} is missing")))
-}
-
-/// Calls `visit` with every record under `prefix` in the column family.
-fn scan_prefix(
-    db: &Db,
-    name: &str,
-    prefix: &[u8],
-    mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), StorageError>,
-) -> Result<(), StorageError> {
-    let Some(cf) = db.cf_handle(name) else {
-        return Ok(()); // dropped meanwhile
-    };
-    let mut opts = ReadOptions::default();
-    opts.set_prefix_same_as_start(true);
-    let iter = db.iterator_cf_opt(
-        &cf,
-        opts,
-        rocksdb::IteratorMode::From(prefix, rocksdb::Direction::Forward),
-    );
-    for item in iter {
-        let (key, value) = item?;
-        if !key.starts_with(prefix) {
-            break;
-        }
-        visit(&key, &value)?;
-    }
-    Ok(())
 }
 
 /// Every block meta (`m|block` records) of a column family, their filters
@@ -274,12 +248,11 @@ impl Partitions {
                 (keys::data_key(b.block, keys::DATA_SEARCH, None), &b.search),
             ]
             .into_iter()
-            .chain(b.traces.iter().map(|t| {
-                (
-                    keys::data_key(b.block, keys::DATA_TRACE, Some(t.trace_id)),
-                    &t.record,
-                )
-            }))
+            .chain(
+                (0u32..)
+                    .zip(&b.traces)
+                    .map(|(ordinal, t)| (keys::data_record_key(b.block, ordinal), &t.record)),
+            )
         });
         if bytes >= INGEST_MIN_BYTES {
             let path = self
@@ -305,20 +278,18 @@ impl Partitions {
             db.write(dwb)?;
         }
         for b in blocks {
-            for t in &b.traces {
+            for (ordinal, t) in (0u32..).zip(&b.traces) {
                 let seqs = StoredTrace {
                     wal_seqs: t.seqs.clone(),
                     spans: Bytes::new(),
+                    ordinal: Some(ordinal),
                 };
+                // Low half first: this entry is the low-64 index too.
                 wb.put_cf(
                     &index,
-                    keys::trace_key(t.trace_id, b.block),
+                    keys::indexed_trace_key(t.trace_id, b.block),
                     seqs.encode_to_vec(),
                 );
-                // The low-64 index lives and dies with the record's partition.
-                if let Some(key) = keys::low64_key(t.trace_id) {
-                    wb.put_cf(&index, key, []);
-                }
             }
             wb.put_cf(
                 &index,
@@ -360,13 +331,19 @@ impl Partitions {
                 })?,
                 Some(index) => {
                     let mut found = Vec::new();
+                    scan_prefix(db, &index, &keys::indexed_trace_prefix(id), |k, value| {
+                        let block = keys::indexed_trace(k).map(|(_, block)| block);
+                        found.push((block, StoredTrace::decode(value)?));
+                        Ok(())
+                    })?;
+                    // Blocks written before the low-half-first entries.
                     scan_prefix(db, &index, &keys::trace_prefix(id), |k, value| {
                         found.push((keys::trace_key_block(k), StoredTrace::decode(value)?));
                         Ok(())
                     })?;
                     for (block, r) in found {
                         let Some(block) = block else { continue };
-                        let Some(spans) = self.read_record(db, &data, block, id)? else {
+                        let Some(spans) = self.read_record(db, &data, block, id, r.ordinal)? else {
                             continue; // dropped meanwhile
                         };
                         out.push(StoredPiece {
@@ -387,6 +364,7 @@ impl Partitions {
         data: &str,
         block: u64,
         id: TraceId,
+        ordinal: Option<u32>,
     ) -> Result<Option<Bytes>, StorageError> {
         let Some(cf) = db.cf_handle(data) else {
             return Ok(None);
@@ -398,7 +376,13 @@ impl Partitions {
             ))
         };
         let record = db
-            .get_cf(&cf, keys::data_key(block, keys::DATA_TRACE, Some(id)))?
+            .get_cf(
+                &cf,
+                match ordinal {
+                    Some(ordinal) => keys::data_record_key(block, ordinal),
+                    None => keys::data_key(block, keys::DATA_TRACE, Some(id)),
+                },
+            )?
             .ok_or_else(|| lacks("record"))?;
         let groups = self.groups.get_or_load(block, || {
             let raw = db
@@ -414,11 +398,15 @@ impl Partitions {
         let mut out = HashSet::new();
         for key in self.keys_newest_first() {
             let (data, index) = names(key);
-            let name = index.unwrap_or(data);
-            scan_prefix(db, &name, &keys::trace_prefix(id), |_, value| {
+            let mut seqs = |_: &[u8], value: &[u8]| {
                 out.extend(StoredTrace::decode(value)?.wal_seqs);
                 Ok(())
-            })?;
+            };
+            if let Some(index) = &index {
+                scan_prefix(db, index, &keys::indexed_trace_prefix(id), &mut seqs)?;
+            }
+            let name = index.unwrap_or(data);
+            scan_prefix(db, &name, &keys::trace_prefix(id), &mut seqs)?;
         }
         Ok(out)
     }
@@ -432,6 +420,17 @@ impl Partitions {
     ) -> Result<(), StorageError> {
         for key in self.keys_newest_first() {
             let (data, index) = names(key);
+            if let Some(index) = &index {
+                let (start, end) = keys::indexed_low64_range(low);
+                scan_range(db, index, &start, &end, |k| {
+                    // A 64-bit id is read directly, not listed.
+                    out.extend(
+                        keys::indexed_trace(k)
+                            .map(|(id, _)| id)
+                            .filter(|id| id.high() != 0),
+                    );
+                })?;
+            }
             let name = index.unwrap_or(data);
             scan_prefix(db, &name, &keys::low64_prefix(low), |k, _| {
                 out.extend(keys::low64_key_id(k));

@@ -151,3 +151,44 @@ fn low64_entries_and_dropping_a_partition() {
     assert!(partitions.stored(&db, TraceId(long)).unwrap().is_empty());
     assert_eq!(span_count(&partitions.stored(&db, TraceId(3)).unwrap()), 1);
 }
+
+#[test]
+fn index_entries_of_both_layouts_are_read_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, partitions) = open(dir.path());
+    let low = 5u64;
+    let new = TraceId::from_halves(9, low);
+    write(&db, &partitions, 0, &items(new.0..new.0 + 1, 1, 0));
+    // A trace indexed as blocks did before the low-half-first entries.
+    let old = TraceId::from_halves(3, low);
+    let index = db.cf_handle(&keys::index_partition_name(0)).unwrap();
+    let seqs = StoredTrace {
+        wal_seqs: vec![77],
+        spans: Bytes::new(),
+        ordinal: None,
+    };
+    db.put_cf(&index, keys::trace_key(old, 1), seqs.encode_to_vec())
+        .unwrap();
+    db.put_cf(&index, keys::low64_key(old).unwrap(), [])
+        .unwrap();
+    // And a 64-bit id with the same low half, which is never listed.
+    write(
+        &db,
+        &partitions,
+        0,
+        &items(u128::from(low)..u128::from(low) + 1, 1, 0),
+    );
+    let mut ids = Vec::new();
+    partitions.low64_ids(&db, low, &mut ids).unwrap();
+    ids.sort();
+    assert_eq!(ids, [old, new]);
+    ids.clear();
+    partitions.low64_ids(&db, low + 1, &mut ids).unwrap();
+    assert!(ids.is_empty());
+    assert_eq!(
+        partitions.stored_seqs(&db, old).unwrap(),
+        HashSet::from([77])
+    );
+    assert_eq!(partitions.stored_seqs(&db, new).unwrap().len(), 1);
+    assert_eq!(span_count(&partitions.stored(&db, new).unwrap()), 1);
+}

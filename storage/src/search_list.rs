@@ -1,7 +1,8 @@
 //! A v2 block's trace list read for one search, in place: the encoded
-//! [`CompactBlockTraces`] is walked field by field and only the traces a
-//! query may match come out, with no trace entry or string decoded into
-//! memory of its own.
+//! [`CompactBlockTraces`] is walked field by field (its columns, see
+//! `crate::search_columns`, entry by entry) and only the traces a query
+//! may match come out, with no trace entry or string decoded into memory
+//! of its own.
 //!
 //! In: the encoded list and the query's span-level predicates. Out: each
 //! candidate's trace id and the latest span start its (service, operation)
@@ -12,6 +13,7 @@
 
 use crate::error::StorageError;
 use crate::query::TraceQuery;
+use crate::search_columns::{ColumnWalk, Damaged};
 use crate::summary::{BlockTraces, CompactOpEntry, OpEntry, TimeUnits};
 
 /// What is wrong with a damaged list (small, so the walk's results stay
@@ -114,6 +116,7 @@ pub(crate) fn candidates(
     let mut service_is = Vec::new();
     let mut operation_is = Vec::new();
     let mut units = TimeUnits::default();
+    let mut columns: &[u8] = &[];
     let mut fields = Fields { buf: list };
     while let Some((tag, field)) = fields.next_field()? {
         match (tag, field) {
@@ -124,7 +127,8 @@ pub(crate) fn candidates(
             (3, Field::Varint(v)) => units.base_start_ns = v,
             (4, Field::Varint(v)) => units.start_shift = v as u32,
             (5, Field::Varint(v)) => units.duration_shift = v as u32,
-            (1..=5, Field::Other) => return Err(Bad("unexpected wire type").into()),
+            (6, Field::Bytes(c)) => columns = c,
+            (1..=6, Field::Other) => return Err(Bad("unexpected wire type").into()),
             _ => {}
         }
     }
@@ -135,6 +139,13 @@ pub(crate) fn candidates(
             .copied()
             .unwrap_or_else(|| name.is_none_or(str::is_empty))
     };
+    let named_op = |service: u32, operation: u32| {
+        named(&service_is, service, q.service.as_deref())
+            && named(&operation_is, operation, q.operation.as_deref())
+    };
+    if !columns.is_empty() {
+        return column_candidates(columns, units, named_op, q, candidate);
+    }
     // Pass 2: the traces.
     let mut fields = Fields { buf: list };
     while let Some((tag, field)) = fields.next_field()? {
@@ -148,10 +159,6 @@ pub(crate) fn candidates(
             match (tag, field) {
                 (1, Field::Bytes(id)) => trace_id = id,
                 (2, Field::Bytes(op)) => {
-                    let named_op = |service: u32, operation: u32| {
-                        named(&service_is, service, q.service.as_deref())
-                            && named(&operation_is, operation, q.operation.as_deref())
-                    };
                     if let Some(op) = compact_op(op, named_op)? {
                         let op = units.expand(&op);
                         if times_may_match(&op, q) {
@@ -160,6 +167,35 @@ pub(crate) fn candidates(
                     }
                 }
                 _ => {}
+            }
+        }
+        if let Some(bound) = bound {
+            candidate(trace_id, bound)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`candidates`] over a list in columns (see `crate::search_columns`).
+fn column_candidates(
+    columns: &[u8],
+    units: TimeUnits,
+    named_op: impl Fn(u32, u32) -> bool,
+    q: &TraceQuery,
+    mut candidate: impl FnMut(&[u8], u64) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    let damaged = |bad: Damaged| Bad(bad.0);
+    let mut walk = ColumnWalk::new(columns).map_err(damaged)?;
+    while let Some((trace_id, entries)) = walk.next_trace().map_err(damaged)? {
+        let mut bound = None::<u64>;
+        for _ in 0..entries {
+            let entry = walk.entry().map_err(damaged)?;
+            if !named_op(entry.service, entry.operation) {
+                continue;
+            }
+            let op = entry.expand(units.base_start_ns, units.start_shift);
+            if times_may_match(&op, q) {
+                bound = Some(bound.map_or(op.max_start_ns, |b| b.max(op.max_start_ns)));
             }
         }
         if let Some(bound) = bound {
@@ -282,9 +318,13 @@ mod tests {
 
     /// What search did before: decode, convert, check each entry.
     fn by_decoding(wire: &[u8], q: &TraceQuery) -> Vec<(Vec<u8>, u64)> {
-        let list = BlockTraces::from(CompactBlockTraces::decode(wire).unwrap());
+        let list = BlockTraces::try_from(CompactBlockTraces::decode(wire).unwrap()).unwrap();
+        exact(&list, q)
+    }
+
+    fn exact(list: &BlockTraces, q: &TraceQuery) -> Vec<(Vec<u8>, u64)> {
         let mut out = Vec::new();
-        decoded_candidates(&list, q, |id, b| {
+        decoded_candidates(list, q, |id, b| {
             out.push((id.to_vec(), b));
             Ok(())
         })
@@ -292,9 +332,22 @@ mod tests {
         out
     }
 
+    /// Both layouts a block may hold: entries, and columns.
+    fn wires() -> [Vec<u8>; 2] {
+        [
+            CompactBlockTraces::from(&list()).encode_to_vec(),
+            CompactBlockTraces::columnar(&list()).encode_to_vec(),
+        ]
+    }
+
     #[test]
     fn the_walk_finds_what_decoding_finds() {
-        let wire = CompactBlockTraces::from(&list()).encode_to_vec();
+        for wire in wires() {
+            walk_finds_what_decoding_finds(&wire);
+        }
+    }
+
+    fn walk_finds_what_decoding_finds(wire: &[u8]) {
         let base = 1_700_000_000_000_000_000u64;
         let queries = [
             TraceQuery::default(),
@@ -327,14 +380,19 @@ mod tests {
         ];
         for q in &queries {
             let mut walked = Vec::new();
-            candidates(&wire, q, |id, b| {
+            candidates(wire, q, |id, b| {
                 walked.push((id.to_vec(), b));
                 Ok(())
             })
             .unwrap();
-            assert_eq!(walked, by_decoding(&wire, q), "{q:?}");
+            assert_eq!(walked, by_decoding(wire, q), "{q:?}");
+            // Coarse times never drop a trace or lower its bound.
+            for (id, bound) in exact(&list(), q) {
+                let walked = walked.iter().find(|(w, _)| *w == id);
+                assert!(walked.is_some_and(|(_, b)| *b >= bound), "{q:?}");
+            }
         }
-        let some = |q: &TraceQuery| by_decoding(&wire, q).len();
+        let some = |q: &TraceQuery| by_decoding(wire, q).len();
         assert_eq!(some(&queries[0]), 40);
         assert!((1..40).contains(&some(&queries[3])));
         assert_eq!(some(&queries[4]), 0);
@@ -342,10 +400,11 @@ mod tests {
 
     #[test]
     fn damaged_lists_are_reported_as_corrupt() {
-        let wire = CompactBlockTraces::from(&list()).encode_to_vec();
-        for cut in [1, wire.len() / 2, wire.len() - 1] {
-            let r = candidates(&wire[..cut], &TraceQuery::default(), |_, _| Ok(()));
-            assert!(matches!(r, Err(StorageError::Corrupt(_))), "cut at {cut}");
+        for wire in wires() {
+            for cut in [1, wire.len() / 2, wire.len() - 1] {
+                let r = candidates(&wire[..cut], &TraceQuery::default(), |_, _| Ok(()));
+                assert!(matches!(r, Err(StorageError::Corrupt(_))), "cut at {cut}");
+            }
         }
     }
 }

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use prost::Message;
 
+use crate::error::StorageError;
+use crate::search_columns;
+
 /// One write-ahead record: the traces of one accepted batch.
 #[derive(Clone, PartialEq, Message)]
 pub struct WalRecord {
@@ -34,6 +37,11 @@ pub struct StoredTrace {
     /// Encoded `TracesData` (concatenated fragments).
     #[prost(bytes = "bytes", tag = "2")]
     pub spans: bytes::Bytes,
+    /// In a v2 index entry: the number of the trace's record in its block
+    /// (its data key). Absent in entries written before records were
+    /// numbered, whose data key holds the trace id.
+    #[prost(uint32, optional, tag = "3")]
+    pub ordinal: Option<u32>,
 }
 
 /// Search facts of one span, computed once at ingest (kept in memory only).
@@ -180,9 +188,14 @@ pub struct CompactBlockTraces {
     /// A start unit is `1 << start_shift` nanoseconds.
     #[prost(uint32, tag = "4")]
     pub start_shift: u32,
-    /// A duration unit is `1 << duration_shift` nanoseconds.
+    /// A duration unit is `1 << duration_shift` nanoseconds (not used by
+    /// `columns`).
     #[prost(uint32, tag = "5")]
     pub duration_shift: u32,
+    /// The traces as columns (see `crate::search_columns`); when set,
+    /// `traces` is empty. Blocks written before it have `traces` only.
+    #[prost(bytes = "vec", tag = "6")]
+    pub columns: Vec<u8>,
 }
 
 /// Start times in units of 2^20 ns (about 1 ms).
@@ -205,14 +218,34 @@ fn from_units(units: u64, shift: u32) -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// The earliest start of a list's entries.
+fn base_start(b: &BlockTraces) -> u64 {
+    b.traces
+        .iter()
+        .flat_map(|t| t.ops.iter().map(|o| o.min_start_ns))
+        .min()
+        .unwrap_or(0)
+}
+
+impl CompactBlockTraces {
+    /// The list as blocks store it now: its traces in columns.
+    pub(crate) fn columnar(b: &BlockTraces) -> CompactBlockTraces {
+        let base = base_start(b);
+        CompactBlockTraces {
+            strings: b.strings.clone(),
+            traces: Vec::new(),
+            base_start_ns: base,
+            start_shift: search_columns::START_SHIFT,
+            duration_shift: 0,
+            columns: search_columns::encode(b, base),
+        }
+    }
+}
+
+/// The entry-per-message form, as blocks stored it before columns.
 impl From<&BlockTraces> for CompactBlockTraces {
     fn from(b: &BlockTraces) -> CompactBlockTraces {
-        let base = b
-            .traces
-            .iter()
-            .flat_map(|t| t.ops.iter().map(|o| o.min_start_ns))
-            .min()
-            .unwrap_or(0);
+        let base = base_start(b);
         let op = |o: &OpEntry| {
             let min_start = units_down(o.min_start_ns - base, START_SHIFT);
             let max_start = units_up(o.max_start_ns - base, START_SHIFT);
@@ -240,6 +273,7 @@ impl From<&BlockTraces> for CompactBlockTraces {
                     ops: t.ops.iter().map(op).collect(),
                 })
                 .collect(),
+            columns: Vec::new(),
         }
     }
 }
@@ -269,14 +303,24 @@ impl TimeUnits {
     }
 }
 
-impl From<CompactBlockTraces> for BlockTraces {
-    fn from(c: CompactBlockTraces) -> BlockTraces {
+impl TryFrom<CompactBlockTraces> for BlockTraces {
+    type Error = StorageError;
+
+    fn try_from(c: CompactBlockTraces) -> Result<BlockTraces, StorageError> {
+        if !c.columns.is_empty() {
+            let traces = search_columns::decode(&c)
+                .map_err(|bad| StorageError::Corrupt(format!("block trace columns: {}", bad.0)))?;
+            return Ok(BlockTraces {
+                strings: c.strings,
+                traces,
+            });
+        }
         let units = TimeUnits {
             base_start_ns: c.base_start_ns,
             start_shift: c.start_shift,
             duration_shift: c.duration_shift,
         };
-        BlockTraces {
+        Ok(BlockTraces {
             strings: c.strings,
             traces: c
                 .traces
@@ -286,7 +330,7 @@ impl From<CompactBlockTraces> for BlockTraces {
                     ops: t.ops.iter().map(|o| units.expand(o)).collect(),
                 })
                 .collect(),
-        }
+        })
     }
 }
 
@@ -334,7 +378,8 @@ mod tests {
         };
         let wire = CompactBlockTraces::from(&traces).encode_to_vec();
         assert!(wire.len() < traces.encode_to_vec().len());
-        let back = BlockTraces::from(CompactBlockTraces::decode(wire.as_slice()).unwrap());
+        let back =
+            BlockTraces::try_from(CompactBlockTraces::decode(wire.as_slice()).unwrap()).unwrap();
         assert_eq!(back.strings, traces.strings);
         for (b, t) in back.traces.iter().zip(&traces.traces) {
             assert_eq!(b.trace_id, t.trace_id);
