@@ -15,8 +15,10 @@
 //! flush covers a key range above all earlier ones; it is written once
 //! (a large flush as an SST file built here and ingested, a small one
 //! through the memtable) and never compacted. `i<start>` is the small index
-//! that makes a flush visible: trace id → block (with the write-ahead
-//! sequences stored), the low-64 index, and the block metadata.
+//! that makes a flush visible: trace id, low half first → block (with the
+//! write-ahead sequences stored and the record's number), which is the
+//! low-64 index too, and the block metadata. Blocks written before the
+//! thirteenth session keep their own index entries, still read.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
