@@ -11,7 +11,7 @@
 //! holds frames of `len (u32 LE) | seq (u64 LE) | xxh3 of seq and payload
 //! (u64 LE) | payload`. The top bit of `len` set means the payload as
 //! stored is one zstd frame of the record (`storage.wal_compression_level`
-//! above 0; logs written before it have plain payloads, read as before);
+//! other than 0; logs written before it have plain payloads, read as before);
 //! the checksum covers the payload as stored. A torn frame at the end of the last segment (a crash
 //! in the middle of an append, which was never acknowledged) is cut off on
 //! open. Appends are not fsynced: like RocksDB's own WAL before, a process
