@@ -29,8 +29,8 @@ use bytes::Bytes;
 use parking_lot::RwLock;
 use prost::Message;
 use rocksdb::{
-    BoundColumnFamily, Cache, ColumnFamilyDescriptor, IngestExternalFileOptions, ReadOptions,
-    SstFileWriter, WriteBatch,
+    BoundColumnFamily, Cache, ColumnFamilyDescriptor, IngestExternalFileOptions, SstFileWriter,
+    WriteBatch,
 };
 use spoor_proto::ids::TraceId;
 
@@ -95,28 +95,18 @@ fn load_metas(
     name: &str,
     blooms: &BloomCache,
 ) -> Result<Vec<Arc<BlockMeta>>, StorageError> {
-    let cf = cf(db, name)?;
-    let mut opts = ReadOptions::default();
-    opts.set_total_order_seek(true);
-    let iter = db.iterator_cf_opt(
-        &cf,
-        opts,
-        rocksdb::IteratorMode::From(b"m", rocksdb::Direction::Forward),
-    );
+    cf(db, name)?; // must exist: `name` was just listed
     let mut out = Vec::new();
-    for item in iter {
-        let (key, value) = item?;
-        if key.first() != Some(&b'm') {
-            break;
-        }
-        let mut meta = BlockMeta::decode(&*value)?;
+    scan_range(db, name, b"m", b"n", |_, value| {
+        let mut meta = BlockMeta::decode(value)?;
         blooms.insert(
             meta.block,
             std::mem::take(&mut meta.bloom),
             meta.bloom_hashes,
         );
         out.push(Arc::new(meta));
-    }
+        Ok(())
+    })?;
     Ok(out)
 }
 
@@ -424,13 +414,14 @@ impl Partitions {
             let (data, index) = names(key);
             if let Some(index) = &index {
                 let (start, end) = keys::indexed_low64_range(low);
-                scan_range(db, index, &start, &end, |k| {
+                scan_range(db, index, &start, &end, |k, _| {
                     // A 64-bit id is read directly, not listed.
                     out.extend(
                         keys::indexed_trace(k)
                             .map(|(id, _)| id)
                             .filter(|id| id.high() != 0),
                     );
+                    Ok(())
                 })?;
             }
             let name = index.unwrap_or(data);

@@ -21,6 +21,7 @@
 
 use prost::encoding::encode_varint;
 
+use crate::search_list::{decode_varint, Bad};
 use crate::summary::{BlockTraces, CompactBlockTraces, OpEntry, TraceEntry};
 
 /// Start units of columnar lists: 2^22 ns (about 4.2 ms).
@@ -100,25 +101,9 @@ pub(crate) fn encode(list: &BlockTraces, base: u64) -> Vec<u8> {
     out
 }
 
-/// What is wrong with damaged columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Damaged(pub &'static str);
-
-/// A base-128 varint; one-byte values (most of a column) take the short way.
-#[inline(always)]
-fn varint(buf: &mut &[u8]) -> Result<u64, Damaged> {
-    match buf.first() {
-        Some(&byte) if byte < 0x80 => {
-            *buf = &buf[1..];
-            Ok(u64::from(byte))
-        }
-        _ => prost::encoding::decode_varint(buf).map_err(|_| Damaged("invalid varint")),
-    }
-}
-
-fn split<'a>(buf: &mut &'a [u8], len: usize, what: &'static str) -> Result<&'a [u8], Damaged> {
+fn split<'a>(buf: &mut &'a [u8], len: usize, what: &'static str) -> Result<&'a [u8], Bad> {
     if len > buf.len() {
-        return Err(Damaged(what));
+        return Err(Bad(what));
     }
     let (head, rest) = buf.split_at(len);
     *buf = rest;
@@ -168,13 +153,14 @@ pub(crate) struct ColumnWalk<'a> {
 
 impl<'a> ColumnWalk<'a> {
     /// Reads the head of the columns.
-    pub(crate) fn new(mut buf: &'a [u8]) -> Result<ColumnWalk<'a>, Damaged> {
-        let traces = usize::try_from(varint(&mut buf)?).map_err(|_| Damaged("trace count"))?;
-        let id_bytes = traces.checked_mul(16).ok_or(Damaged("trace count"))?;
+    pub(crate) fn new(mut buf: &'a [u8]) -> Result<ColumnWalk<'a>, Bad> {
+        let traces = usize::try_from(decode_varint(&mut buf)?).map_err(|_| Bad("trace count"))?;
+        let id_bytes = traces.checked_mul(16).ok_or(Bad("trace count"))?;
         let ids = split(&mut buf, id_bytes, "trace ids past the end")?;
         let mut columns: [&[u8]; 7] = [&[]; 7];
         for column in &mut columns {
-            let len = usize::try_from(varint(&mut buf)?).map_err(|_| Damaged("column length"))?;
+            let len =
+                usize::try_from(decode_varint(&mut buf)?).map_err(|_| Bad("column length"))?;
             *column = split(&mut buf, len, "column past the end")?;
         }
         Ok(ColumnWalk {
@@ -187,33 +173,34 @@ impl<'a> ColumnWalk<'a> {
     /// The next trace: its id and number of entries, whose entries
     /// [`ColumnWalk::entry`] then reads, each exactly once.
     #[inline]
-    pub(crate) fn next_trace(&mut self) -> Result<Option<(&'a [u8], u64)>, Damaged> {
+    pub(crate) fn next_trace(&mut self) -> Result<Option<(&'a [u8], u64)>, Bad> {
         if self.traces == 0 {
             return Ok(None);
         }
         self.traces -= 1;
         let id = split(&mut self.ids, 16, "trace ids past the end")?;
-        let entries = varint(&mut self.columns[0])?;
+        let entries = decode_varint(&mut self.columns[0])?;
         Ok(Some((id, entries)))
     }
 
     /// The next entry of the current trace.
     #[inline(always)]
-    pub(crate) fn entry(&mut self) -> Result<RawEntry, Damaged> {
+    pub(crate) fn entry(&mut self) -> Result<RawEntry, Bad> {
         let [_, service, operation, first, spread, shortest, duration_spread] = &mut self.columns;
         Ok(RawEntry {
-            service: u32::try_from(varint(service)?).map_err(|_| Damaged("service index"))?,
-            operation: u32::try_from(varint(operation)?).map_err(|_| Damaged("operation index"))?,
-            first: varint(first)?,
-            spread: varint(spread)?,
-            shortest: varint(shortest)?,
-            duration_spread: varint(duration_spread)?,
+            service: u32::try_from(decode_varint(service)?).map_err(|_| Bad("service index"))?,
+            operation: u32::try_from(decode_varint(operation)?)
+                .map_err(|_| Bad("operation index"))?,
+            first: decode_varint(first)?,
+            spread: decode_varint(spread)?,
+            shortest: decode_varint(shortest)?,
+            duration_spread: decode_varint(duration_spread)?,
         })
     }
 }
 
 /// Every trace of columnar `list`, times in nanoseconds (widened).
-pub(crate) fn decode(list: &CompactBlockTraces) -> Result<Vec<TraceEntry>, Damaged> {
+pub(crate) fn decode(list: &CompactBlockTraces) -> Result<Vec<TraceEntry>, Bad> {
     let mut walk = ColumnWalk::new(&list.columns)?;
     let mut out = Vec::new();
     while let Some((id, entries)) = walk.next_trace()? {
@@ -302,10 +289,7 @@ mod tests {
             assert_eq!(b.trace_id, id);
             assert_eq!(b.ops.len(), t.ops.len());
             for (b, t) in b.ops.iter().zip(&t.ops) {
-                assert_eq!((b.service, b.operation), (t.service, t.operation));
-                assert!(b.min_start_ns <= t.min_start_ns && b.max_start_ns >= t.max_start_ns);
-                assert!(b.min_duration_ns <= t.min_duration_ns);
-                assert!(b.max_duration_ns >= t.max_duration_ns);
+                crate::summary::assert_widened(b, t);
                 // Coarse, not wrong: within one unit or code.
                 assert!(t.min_start_ns - b.min_start_ns < 1 << START_SHIFT);
                 assert!(b.max_start_ns - t.max_start_ns < 1 << START_SHIFT);

@@ -13,13 +13,13 @@
 
 use crate::error::StorageError;
 use crate::query::TraceQuery;
-use crate::search_columns::{ColumnWalk, Damaged};
+use crate::search_columns::ColumnWalk;
 use crate::summary::{BlockTraces, CompactOpEntry, OpEntry, TimeUnits};
 
 /// What is wrong with a damaged list (small, so the walk's results stay
 /// small; it becomes a [`StorageError`] at the edge).
 #[derive(Debug, Clone, Copy)]
-struct Bad(&'static str);
+pub(crate) struct Bad(pub &'static str);
 
 impl From<Bad> for StorageError {
     fn from(bad: Bad) -> StorageError {
@@ -29,7 +29,7 @@ impl From<Bad> for StorageError {
 
 /// A base-128 varint; one-byte values (most of a list) take the short way.
 #[inline(always)]
-fn decode_varint(buf: &mut &[u8]) -> Result<u64, Bad> {
+pub(crate) fn decode_varint(buf: &mut &[u8]) -> Result<u64, Bad> {
     match buf.first() {
         Some(&byte) if byte < 0x80 => {
             *buf = &buf[1..];
@@ -184,12 +184,11 @@ fn column_candidates(
     q: &TraceQuery,
     mut candidate: impl FnMut(&[u8], u64) -> Result<(), StorageError>,
 ) -> Result<(), StorageError> {
-    let damaged = |bad: Damaged| Bad(bad.0);
-    let mut walk = ColumnWalk::new(columns).map_err(damaged)?;
-    while let Some((trace_id, entries)) = walk.next_trace().map_err(damaged)? {
+    let mut walk = ColumnWalk::new(columns)?;
+    while let Some((trace_id, entries)) = walk.next_trace()? {
         let mut bound = None::<u64>;
         for _ in 0..entries {
-            let entry = walk.entry().map_err(damaged)?;
+            let entry = walk.entry()?;
             if !named_op(entry.service, entry.operation) {
                 continue;
             }

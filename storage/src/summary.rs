@@ -308,8 +308,7 @@ impl TryFrom<CompactBlockTraces> for BlockTraces {
 
     fn try_from(c: CompactBlockTraces) -> Result<BlockTraces, StorageError> {
         if !c.columns.is_empty() {
-            let traces = search_columns::decode(&c)
-                .map_err(|bad| StorageError::Corrupt(format!("block trace columns: {}", bad.0)))?;
+            let traces = search_columns::decode(&c)?;
             return Ok(BlockTraces {
                 strings: c.strings,
                 traces,
@@ -332,6 +331,25 @@ impl TryFrom<CompactBlockTraces> for BlockTraces {
                 .collect(),
         })
     }
+}
+
+/// Test check: `wide` has the names of `exact` and its times widened,
+/// never narrowed.
+#[cfg(test)]
+pub(crate) fn assert_widened(wide: &OpEntry, exact: &OpEntry) {
+    assert_eq!(
+        (wide.service, wide.operation),
+        (exact.service, exact.operation)
+    );
+    assert!(
+        wide.min_start_ns <= exact.min_start_ns && wide.max_start_ns >= exact.max_start_ns,
+        "{wide:?} narrows the starts of {exact:?}"
+    );
+    assert!(
+        wide.min_duration_ns <= exact.min_duration_ns
+            && wide.max_duration_ns >= exact.max_duration_ns,
+        "{wide:?} narrows the durations of {exact:?}"
+    );
 }
 
 #[cfg(test)]
@@ -384,10 +402,7 @@ mod tests {
         for (b, t) in back.traces.iter().zip(&traces.traces) {
             assert_eq!(b.trace_id, t.trace_id);
             for (b, t) in b.ops.iter().zip(&t.ops) {
-                assert_eq!((b.service, b.operation), (t.service, t.operation));
-                assert!(b.min_start_ns <= t.min_start_ns && b.max_start_ns >= t.max_start_ns);
-                assert!(b.min_duration_ns <= t.min_duration_ns);
-                assert!(b.max_duration_ns >= t.max_duration_ns);
+                assert_widened(b, t);
                 // Coarse, not wrong: within one unit.
                 assert!(t.min_start_ns - b.min_start_ns < 1 << START_SHIFT);
                 assert!(t.min_duration_ns - b.min_duration_ns < 1 << DURATION_SHIFT);

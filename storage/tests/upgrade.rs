@@ -4,85 +4,21 @@
 //! held, flushed or only in its write-ahead column family; new data goes to
 //! v2 partitions beside the old one.
 
+#[path = "common/upgrades.rs"]
+mod upgrades;
 #[path = "common/v1_data.rs"]
 mod v1_data;
 
-use std::path::Path;
-use std::time::Duration;
-
 use spoor_proto::ids::TraceId;
-use spoor_proto::model::{Span, TracesData};
-use spoor_storage::{prepare_batch, StorageConfig, Store, TraceQuery};
+use spoor_storage::{prepare_batch, Store, TraceQuery};
+use upgrades::*;
 use v1_data::*;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-fn config(dir: &Path) -> StorageConfig {
-    StorageConfig {
-        data_dir: dir.to_path_buf(),
-        // The fixture's partition is old: keep it.
-        retention: Duration::from_secs(100 * 365 * 24 * 3600),
-        trace_idle_timeout: Duration::from_secs(3600),
-        trace_max_age: Duration::from_secs(3600),
-        ..StorageConfig::default()
-    }
-}
-
-/// (service, span) of every span, sorted by span id.
-fn spans(data: &TracesData) -> Vec<(String, Span)> {
-    let mut out: Vec<(String, Span)> = data
-        .resource_spans
-        .iter()
-        .flat_map(|rs| {
-            rs.scope_spans.iter().flat_map(move |ss| {
-                ss.spans
-                    .iter()
-                    .map(move |s| (rs.service_name().to_string(), s.clone()))
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.1.span_id.cmp(&b.1.span_id));
-    out
-}
-
-fn expected(i: u128) -> Vec<(String, Span)> {
-    let all = batch(i..i + 1);
-    spans(&all)
-}
-
-fn check_every_trace(store: &Store) {
-    for i in 0..FLUSHED_TRACES + UNFLUSHED_TRACES {
-        let got = store
-            .get_trace(trace_id(i))
-            .unwrap()
-            .unwrap_or_else(|| panic!("fixture trace {i} is missing"));
-        assert_eq!(spans(&got), expected(i), "fixture trace {i}");
-    }
-}
-
-fn open_fixture(dir: &Path) -> std::sync::Arc<Store> {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-store");
-    assert!(fixture.is_dir(), "the v1 fixture is missing");
-    copy_dir(&fixture, dir);
-    Store::open(config(dir)).expect("open the v1 store")
-}
 
 #[test]
 fn a_v1_store_serves_its_flushed_and_logged_traces_after_the_upgrade() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let store = open_fixture(&dir);
+    let store = open_fixture("v1-store", &dir);
     check_every_trace(&store);
     let mut services = SERVICES.map(String::from).to_vec();
     services.sort();
@@ -127,7 +63,7 @@ fn a_v1_store_serves_its_flushed_and_logged_traces_after_the_upgrade() {
 fn an_upgraded_store_keeps_old_and_new_partitions_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let store = open_fixture(&dir);
+    let store = open_fixture("v1-store", &dir);
     let extra = TraceId(0xabcdef);
     let mut data = batch(0..1);
     for rs in &mut data.resource_spans {

@@ -5,78 +5,18 @@
 //! this version and serves every trace by id, by low half and by search,
 //! beside blocks written now.
 
+#[path = "common/upgrades.rs"]
+mod upgrades;
 #[path = "common/v1_data.rs"]
 mod v1_data;
 
-use std::path::Path;
-use std::time::Duration;
-
 use spoor_proto::ids::TraceId;
 use spoor_proto::model::{Span, TracesData};
-use spoor_storage::{prepare_batch, StorageConfig, Store, TraceQuery};
+use spoor_storage::{prepare_batch, Store, TraceQuery};
+use upgrades::*;
 use v1_data::*;
 
 const TRACES: u128 = FLUSHED_TRACES + UNFLUSHED_TRACES;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
-fn config(dir: &Path) -> StorageConfig {
-    StorageConfig {
-        data_dir: dir.to_path_buf(),
-        // The fixture's spans are old: keep them.
-        retention: Duration::from_secs(100 * 365 * 24 * 3600),
-        trace_idle_timeout: Duration::from_secs(3600),
-        trace_max_age: Duration::from_secs(3600),
-        ..StorageConfig::default()
-    }
-}
-
-fn open_fixture(dir: &Path) -> std::sync::Arc<Store> {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v2-store");
-    assert!(fixture.is_dir(), "the v2 fixture is missing");
-    copy_dir(&fixture, dir);
-    Store::open(config(dir)).expect("open the v2 store")
-}
-
-/// Span ids of every span, sorted.
-fn span_ids(data: &TracesData) -> Vec<Vec<u8>> {
-    let mut out: Vec<Vec<u8>> = data
-        .resource_spans
-        .iter()
-        .flat_map(|rs| rs.scope_spans.iter())
-        .flat_map(|ss| ss.spans.iter().map(|s| s.span_id.to_vec()))
-        .collect();
-    out.sort();
-    out
-}
-
-/// (service, span) of every span of the fixture's trace `i`, by span id.
-fn fixture_spans(i: u128) -> Vec<(String, Span)> {
-    spans_of(&batch(i..i + 1))
-}
-
-/// (service, span) of every span, by span id.
-fn spans_of(data: &TracesData) -> Vec<(String, Span)> {
-    let mut out: Vec<(String, Span)> = data
-        .resource_spans
-        .iter()
-        .flat_map(|rs| {
-            rs.scope_spans.iter().flat_map(move |ss| {
-                ss.spans
-                    .iter()
-                    .map(move |s| (rs.service_name().to_string(), s.clone()))
-            })
-        })
-        .collect();
-    out.sort_by(|a, b| a.1.span_id.cmp(&b.1.span_id));
-    out
-}
 
 /// Fixture trace `i` under another id with the same low half.
 fn twin(i: u128) -> (TraceId, TracesData) {
@@ -99,10 +39,10 @@ fn found(store: &Store, query: &TraceQuery) -> Vec<TraceId> {
 }
 
 /// The fixture's traces with a span of `service` that `keep` accepts.
-fn expected(service: &str, keep: impl Fn(&Span) -> bool) -> Vec<TraceId> {
+fn matching(service: &str, keep: impl Fn(&Span) -> bool) -> Vec<TraceId> {
     let mut ids: Vec<TraceId> = (0..TRACES)
         .filter(|i| {
-            fixture_spans(*i)
+            expected(*i)
                 .iter()
                 .any(|(s, span)| s == service && keep(span))
         })
@@ -113,13 +53,7 @@ fn expected(service: &str, keep: impl Fn(&Span) -> bool) -> Vec<TraceId> {
 }
 
 fn check_fixture(store: &Store) {
-    for i in 0..TRACES {
-        let got = store
-            .get_trace(trace_id(i))
-            .unwrap()
-            .unwrap_or_else(|| panic!("fixture trace {i} is missing"));
-        assert_eq!(spans_of(&got), fixture_spans(i), "fixture trace {i}");
-    }
+    check_every_trace(store);
     // By service, operation and tag, as written.
     let query = TraceQuery {
         service: Some("cart".into()),
@@ -128,7 +62,7 @@ fn check_fixture(store: &Store) {
         limit: 100,
         ..Default::default()
     };
-    let want: Vec<TraceId> = expected("cart", |s| {
+    let want: Vec<TraceId> = matching("cart", |s| {
         s.name == "op-1" && s.status.as_ref().is_some_and(|st| st.code == 2)
     });
     assert!(!want.is_empty());
@@ -144,7 +78,7 @@ fn check_fixture(store: &Store) {
         limit: 100,
         ..Default::default()
     };
-    let want = expected("payment", |s| {
+    let want = matching("payment", |s| {
         let d = s.end_time_unix_nano - s.start_time_unix_nano;
         (20_000_000..=40_000_000).contains(&d) && (min..=max).contains(&s.start_time_unix_nano)
     });
@@ -156,7 +90,7 @@ fn check_fixture(store: &Store) {
 fn a_v2_store_of_the_earlier_layout_serves_every_trace() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let store = open_fixture(&dir);
+    let store = open_fixture("v2-store", &dir);
     check_fixture(&store);
     let mut services = SERVICES.map(String::from).to_vec();
     services.sort();
@@ -173,7 +107,7 @@ fn a_v2_store_of_the_earlier_layout_serves_every_trace() {
 fn old_and_new_blocks_are_read_together_across_restarts() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("db");
-    let store = open_fixture(&dir);
+    let store = open_fixture("v2-store", &dir);
     // Twins of two old traces: same low half, another high half.
     let twins: Vec<(u128, TraceId, TracesData)> = [2u128, 3]
         .into_iter()
@@ -191,7 +125,7 @@ fn old_and_new_blocks_are_read_together_across_restarts() {
         check_fixture(store);
         for (i, id, data) in &twins {
             let got = store.get_trace(*id).unwrap().expect("twin stored");
-            assert_eq!(span_ids(&got), span_ids(data));
+            assert_eq!(spans(&got), spans(data));
             let old = trace_id(*i);
             let mut want = vec![*id];
             if old.high() != 0 {
