@@ -58,6 +58,16 @@ impl TracesData {
             .map(ResourceSpans::span_count)
             .sum()
     }
+
+    /// Every span of the batch with its resource's service name, in order.
+    pub fn spans_with_service(&self) -> impl Iterator<Item = (&str, &Span)> + '_ {
+        self.resource_spans.iter().flat_map(|rs| {
+            let service = rs.service_name();
+            rs.scope_spans
+                .iter()
+                .flat_map(move |ss| ss.spans.iter().map(move |s| (service, s)))
+        })
+    }
 }
 
 impl Span {
@@ -217,6 +227,42 @@ mod tests {
         };
         assert_eq!(r.service_name(), "svc");
         assert_eq!(Resource::default().service_name(), "");
+    }
+
+    #[test]
+    fn spans_come_with_their_service_in_order() {
+        let group = |service: &str, names: &[&[&str]]| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![string_kv(SERVICE_NAME, service)],
+                dropped_attributes_count: 0,
+            }),
+            scope_spans: names
+                .iter()
+                .map(|scope| ScopeSpans {
+                    spans: scope
+                        .iter()
+                        .map(|n| Span {
+                            name: n.to_string(),
+                            ..Default::default()
+                        })
+                        .collect(),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let data = TracesData {
+            resource_spans: vec![
+                group("a", &[&["x", "y"], &["z"]]),
+                ResourceSpans::default(),
+                group("b", &[&[], &["w"]]),
+            ],
+        };
+        let got: Vec<(&str, &str)> = data
+            .spans_with_service()
+            .map(|(service, s)| (service, s.name.as_str()))
+            .collect();
+        assert_eq!(got, [("a", "x"), ("a", "y"), ("a", "z"), ("b", "w")]);
     }
 
     #[test]

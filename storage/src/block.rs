@@ -412,15 +412,8 @@ mod tests {
 
     fn spans_of(data: &TracesData) -> Vec<(String, String)> {
         let mut out: Vec<(String, String)> = data
-            .resource_spans
-            .iter()
-            .flat_map(|rs| {
-                rs.scope_spans.iter().flat_map(move |ss| {
-                    ss.spans
-                        .iter()
-                        .map(move |s| (rs.service_name().to_string(), s.name.clone()))
-                })
-            })
+            .spans_with_service()
+            .map(|(service, s)| (service.to_string(), s.name.clone()))
             .collect();
         out.sort();
         out

@@ -8,15 +8,8 @@ use crate::model::{SpanKind, Value};
 use crate::thrift::Writer;
 
 fn spans(data: &model::TracesData) -> Vec<(String, model::Span)> {
-    data.resource_spans
-        .iter()
-        .flat_map(|rs| {
-            rs.scope_spans.iter().flat_map(move |ss| {
-                ss.spans
-                    .iter()
-                    .map(move |s| (rs.service_name().to_owned(), s.clone()))
-            })
-        })
+    data.spans_with_service()
+        .map(|(service, s)| (service.to_owned(), s.clone()))
         .collect()
 }
 

@@ -53,15 +53,8 @@ pub fn open_fixture(fixture: &str, dir: &Path) -> Arc<Store> {
 /// (service, span) of every span, sorted by span id.
 pub fn spans(data: &TracesData) -> Vec<(String, Span)> {
     let mut out: Vec<(String, Span)> = data
-        .resource_spans
-        .iter()
-        .flat_map(|rs| {
-            rs.scope_spans.iter().flat_map(move |ss| {
-                ss.spans
-                    .iter()
-                    .map(move |s| (rs.service_name().to_string(), s.clone()))
-            })
-        })
+        .spans_with_service()
+        .map(|(service, s)| (service.to_string(), s.clone()))
         .collect();
     out.sort_by(|a, b| a.1.span_id.cmp(&b.1.span_id));
     out
